@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Private definitions of the refaccel-vfio-pci variant driver.
+ */
+#ifndef REFACCEL_VFIO_H
+#define REFACCEL_VFIO_H
+
+#include <linux/pci.h>
+#include <linux/vfio_pci_core.h>
+
+#include <hw/refaccel_regs.h>
+
+/**
+ * struct refaccel_vfio_device - one bound refaccel function
+ * @core_device: the vfio_pci_core device; must stay first (vfio_alloc_device)
+ */
+struct refaccel_vfio_device {
+	struct vfio_pci_core_device core_device;
+};
+
+static inline struct refaccel_vfio_device *
+to_refaccel_vdev(struct vfio_device *core_vdev)
+{
+	return container_of(core_vdev, struct refaccel_vfio_device,
+			    core_device.vdev);
+}
+
+static inline struct refaccel_vfio_device *refaccel_drvdata(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(&pdev->dev);
+
+	return container_of(core, struct refaccel_vfio_device, core_device);
+}
+
+#endif /* REFACCEL_VFIO_H */

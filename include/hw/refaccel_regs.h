@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR MIT */
+/*
+ * Register map of the reference PCI accelerator ("refaccel"), device spec v1.
+ *
+ * One header shared by the QEMU device model, the vfio-pci variant driver and
+ * the userspace tests, so that all three agree on every offset and bit.  It
+ * only uses <linux/types.h>, which exists in the kernel, in the kernel uAPI
+ * headers installed in userspace and in QEMU's Linux build.
+ *
+ * All registers are 32 bits wide, little endian, and must be accessed with
+ * naturally aligned 32-bit MMIO.  64-bit quantities are split into _LO/_HI
+ * pairs; the device latches the pair when _HI is written.
+ *
+ * BAR0: registers (64 KiB).  BAR2: device memory ("SRAM"), RAM backed,
+ * mmappable.  BAR4: MSI-X table and PBA.
+ *
+ * See Documentation/device-spec.rst for the behaviour behind each register.
+ */
+#ifndef REFACCEL_REGS_H
+#define REFACCEL_REGS_H
+
+#include <linux/types.h>
+
+/* PCI identity */
+#define REFACCEL_PCI_VENDOR_ID		0x1234	/* QEMU's test vendor */
+#define REFACCEL_PCI_DEVICE_ID		0x11ac	/* unused by any QEMU device */
+#define REFACCEL_PCI_CLASS		0x1200	/* processing accelerator */
+#define REFACCEL_PCI_REVISION		0x01
+
+#define REFACCEL_BAR_REGS		0
+#define REFACCEL_BAR_SRAM		2
+#define REFACCEL_BAR_MSIX		4
+#define REFACCEL_REGS_SIZE		0x10000
+#define REFACCEL_SRAM_DEFAULT_SIZE	(1u << 20)
+#define REFACCEL_SRAM_MAX_SIZE		(64u << 20)
+
+/* MSI-X vectors */
+#define REFACCEL_VEC_COMPLETION		0
+#define REFACCEL_VEC_ERROR		1
+#define REFACCEL_VEC_PAGE_REQ		2
+#define REFACCEL_VEC_SPARE		3
+#define REFACCEL_NUM_VECTORS		4
+
+/* ---- identity and control block ---- */
+#define REFACCEL_REG_ID			0x0000	/* RO: REFACCEL_ID_MAGIC */
+#define  REFACCEL_ID_MAGIC		0x52464131	/* "RFA1" */
+#define REFACCEL_REG_VERSION		0x0004	/* RO: major << 16 | minor */
+#define  REFACCEL_VERSION_1_0		0x00010000
+#define REFACCEL_REG_CAPS		0x0008	/* RO: REFACCEL_CAP_* */
+#define  REFACCEL_CAP_MIGRATION		(1u << 0)	/* migration block */
+#define  REFACCEL_CAP_SRAM_DIRTY	(1u << 1)	/* SRAM dirty bitmap */
+#define  REFACCEL_CAP_DMA_DIRTY		(1u << 2)	/* host IOVA dirty log */
+#define  REFACCEL_CAP_PRI		(1u << 3)	/* PRI page requests */
+#define  REFACCEL_CAP_ATS		(1u << 4)
+#define  REFACCEL_CAP_PASID		(1u << 5)
+#define  REFACCEL_CAP_P2P		(1u << 6)	/* STORE to a peer BAR */
+#define  REFACCEL_CAP_TESTCTL		(1u << 7)	/* test block enabled */
+#define  REFACCEL_CAP_QUIESCE_UNBOUNDED	(1u << 8)	/* quiesce may never end */
+#define REFACCEL_REG_SRAM_SIZE		0x000c	/* RO: bytes in BAR2 */
+#define REFACCEL_REG_CTRL		0x0010	/* RW */
+#define  REFACCEL_CTRL_ENABLE		(1u << 0)	/* fetch descriptors */
+#define  REFACCEL_CTRL_RESET		(1u << 1)	/* WO: function reset */
+#define REFACCEL_REG_STATUS		0x0014	/* RO */
+#define  REFACCEL_STATUS_ENABLED	(1u << 0)
+#define  REFACCEL_STATUS_BUSY		(1u << 1)	/* work in flight */
+#define  REFACCEL_STATUS_HALTED		(1u << 2)	/* fatal ring error */
+#define REFACCEL_REG_OP_LATENCY_NS	0x0018	/* RO: virtual ns per op */
+#define REFACCEL_REG_MAX_XFER		0x001c	/* RO: max descriptor len */
+#define REFACCEL_REG_HALT_REASON	0x0020	/* RO: REFACCEL_HALT_* */
+#define  REFACCEL_HALT_NONE		0
+#define  REFACCEL_HALT_SQ_FETCH		1	/* SQ DMA read failed */
+#define  REFACCEL_HALT_CQ_WRITE		2	/* CQ DMA write failed */
+#define  REFACCEL_HALT_RING_CONFIG	3	/* bad ring base/size */
+
+/* ---- rings (in host memory, addressed by IOVA) ---- */
+#define REFACCEL_REG_SQ_BASE_LO		0x0100	/* 64-byte aligned */
+#define REFACCEL_REG_SQ_BASE_HI		0x0104
+#define REFACCEL_REG_SQ_SIZE		0x0108	/* entries, power of 2 */
+#define REFACCEL_REG_SQ_HEAD		0x010c	/* RO: next entry to fetch */
+#define REFACCEL_REG_SQ_TAIL		0x0110	/* doorbell: producer index */
+#define REFACCEL_REG_CQ_BASE_LO		0x0120	/* 16-byte aligned */
+#define REFACCEL_REG_CQ_BASE_HI		0x0124
+#define REFACCEL_REG_CQ_SIZE		0x0128	/* entries, power of 2 */
+#define REFACCEL_REG_CQ_HEAD		0x012c	/* doorbell: consumer index */
+#define REFACCEL_REG_CQ_TAIL		0x0130	/* RO: producer index */
+#define REFACCEL_RING_MIN_ENTRIES	2
+#define REFACCEL_RING_MAX_ENTRIES	4096
+
+/* ---- interrupts ---- */
+#define REFACCEL_REG_INT_STATUS		0x0200	/* RW1C */
+#define REFACCEL_REG_INT_MASK		0x0204	/* RW: 1 = masked */
+#define  REFACCEL_INT_COMPLETION	(1u << 0)	/* vector 0 */
+#define  REFACCEL_INT_ERROR		(1u << 1)	/* vector 1 */
+#define  REFACCEL_INT_PAGE_REQ		(1u << 2)	/* vector 2 */
+#define  REFACCEL_INT_SPARE		(1u << 3)	/* vector 3 */
+#define  REFACCEL_INT_ALL		0xf
+
+/* ---- counters (RO, wrap at 2^32) ---- */
+#define REFACCEL_REG_CNT_FETCHED	0x0300
+#define REFACCEL_REG_CNT_COMPLETED	0x0304
+#define REFACCEL_REG_CNT_ERRORS		0x0308	/* completions with error */
+#define REFACCEL_REG_CNT_PAGE_REQS	0x030c
+
+/* ---- migration block ---- */
+#define REFACCEL_REG_MIG_CTRL		0x1000	/* RW */
+#define  REFACCEL_MIG_CTRL_QUIESCE	(1u << 0)	/* stop DMA and irqs */
+#define  REFACCEL_MIG_CTRL_ABORT_PRI	(1u << 1)	/* with QUIESCE */
+#define  REFACCEL_MIG_CTRL_FREEZE	(1u << 2)	/* no state change */
+#define REFACCEL_REG_MIG_CMD		0x1004	/* WO: REFACCEL_MIG_CMD_* */
+#define  REFACCEL_MIG_CMD_SAVE		1	/* snapshot into window */
+#define  REFACCEL_MIG_CMD_RESTORE	2	/* load window, all or none */
+#define  REFACCEL_MIG_CMD_DISCARD	3	/* drop window contents */
+#define REFACCEL_REG_MIG_STATUS		0x1008	/* RO */
+#define  REFACCEL_MIG_STATUS_QUIESCED	(1u << 0)
+#define  REFACCEL_MIG_STATUS_FROZEN	(1u << 1)
+#define  REFACCEL_MIG_STATUS_SAVED	(1u << 2)	/* window holds a save */
+#define  REFACCEL_MIG_STATUS_RESTORED	(1u << 3)	/* last restore ok */
+#define  REFACCEL_MIG_STATUS_CMD_ERR	(1u << 4)	/* last cmd failed */
+#define REFACCEL_REG_MIG_ERR		0x100c	/* RO: REFACCEL_MIG_ERR_* */
+#define  REFACCEL_MIG_ERR_NONE		0
+#define  REFACCEL_MIG_ERR_NOT_FROZEN	1	/* SAVE/RESTORE need FREEZE */
+#define  REFACCEL_MIG_ERR_BAD_MAGIC	2
+#define  REFACCEL_MIG_ERR_BAD_VERSION	3
+#define  REFACCEL_MIG_ERR_BAD_COMPAT	4
+#define  REFACCEL_MIG_ERR_BAD_SIZE	5
+#define  REFACCEL_MIG_ERR_BAD_CRC	6
+#define  REFACCEL_MIG_ERR_BAD_FIELD	7	/* a value out of range */
+#define REFACCEL_REG_MIG_STATE_SIZE	0x1010	/* RW: bytes in window */
+#define REFACCEL_REG_MIG_STATE_OFFSET	0x1014	/* RW: byte offset, 4-aligned */
+#define REFACCEL_REG_MIG_STATE_DATA	0x1018	/* RW: 4 bytes, offset += 4 */
+#define REFACCEL_REG_MIG_FORMAT		0x101c	/* RO: state format version */
+#define REFACCEL_REG_MIG_COMPAT_ID	0x1020	/* RO: compatibility id */
+#define REFACCEL_REG_MIG_STATE_MAX	0x1024	/* RO: window capacity */
+#define REFACCEL_REG_MIG_PARKED		0x1028	/* RO: parked descriptors */
+#define REFACCEL_MIG_STATE_MAGIC	0x52415354	/* "RAST" */
+
+/* ---- SRAM dirty bitmap (CPU and device writes to BAR2) ---- */
+#define REFACCEL_REG_SRAM_DIRTY_CTRL	0x1100	/* RW */
+#define  REFACCEL_SRAM_DIRTY_ENABLE	(1u << 0)
+#define REFACCEL_REG_SRAM_DIRTY_PGSIZE	0x1104	/* RO: bytes per bit */
+#define REFACCEL_REG_SRAM_DIRTY_INDEX	0x1108	/* RW: bitmap word index */
+#define REFACCEL_REG_SRAM_DIRTY_DATA	0x110c	/* RO: read-and-clear, index++ */
+#define REFACCEL_SRAM_DIRTY_PAGE_SIZE	4096
+
+/* ---- device-side DMA dirty tracking of host IOVAs ---- */
+#define REFACCEL_REG_DT_CTRL		0x1200	/* RW */
+#define  REFACCEL_DT_CTRL_ENABLE	(1u << 0)
+#define REFACCEL_REG_DT_PGSHIFT		0x1204	/* RW while disabled, 12..21 */
+#define REFACCEL_REG_DT_MAX_RANGES	0x1208	/* RO */
+#define REFACCEL_REG_DT_NR_RANGES	0x120c	/* RW while disabled */
+#define REFACCEL_REG_DT_RANGE_SEL	0x1210	/* RW */
+#define REFACCEL_REG_DT_RANGE_BASE_LO	0x1214
+#define REFACCEL_REG_DT_RANGE_BASE_HI	0x1218
+#define REFACCEL_REG_DT_RANGE_LEN_LO	0x121c
+#define REFACCEL_REG_DT_RANGE_LEN_HI	0x1220
+#define REFACCEL_REG_DT_QUERY_LO	0x1224	/* IOVA of next bitmap word */
+#define REFACCEL_REG_DT_QUERY_HI	0x1228
+#define REFACCEL_REG_DT_QUERY_DATA	0x122c	/* RO: read-and-clear 32 pages */
+#define REFACCEL_DT_MAX_RANGES		8
+
+/* ---- page requests (PRI stand-in, see device spec) ---- */
+#define REFACCEL_REG_PRI_CTRL		0x1300	/* RW */
+#define  REFACCEL_PRI_CTRL_ENABLE	(1u << 0)
+#define REFACCEL_REG_PRI_LOG_COUNT	0x1304	/* RO: pending requests */
+#define REFACCEL_REG_PRI_LOG_ADDR_LO	0x1308	/* RO: head entry */
+#define REFACCEL_REG_PRI_LOG_ADDR_HI	0x130c
+#define REFACCEL_REG_PRI_LOG_INFO	0x1310	/* RO: head entry */
+#define  REFACCEL_PRI_INFO_PRGI_MASK	0x1ff
+#define  REFACCEL_PRI_INFO_WRITE	(1u << 16)
+#define  REFACCEL_PRI_INFO_READ		(1u << 17)
+#define REFACCEL_REG_PRI_LOG_POP	0x1314	/* WO: drop head entry */
+#define REFACCEL_REG_PRI_RESP		0x1318	/* WO: prgi | code << 16 */
+#define  REFACCEL_PRI_RESP_SUCCESS	0
+#define  REFACCEL_PRI_RESP_INVALID	1
+#define  REFACCEL_PRI_RESP_FAILURE	0xf
+#define REFACCEL_PRI_LOG_DEPTH		32
+
+/* ---- test control (only when the model's "testctl" property is on) ---- */
+#define REFACCEL_REG_TEST_FLAGS		0x1f00	/* RW: REFACCEL_TEST_* */
+#define  REFACCEL_TEST_NEVER_QUIESCE	(1u << 0)
+#define  REFACCEL_TEST_CORRUPT_SAVE	(1u << 1)
+#define  REFACCEL_TEST_NO_PRI_RESP	(1u << 2)
+#define REFACCEL_REG_TEST_QUIESCE_DELAY	0x1f04	/* RW: extra virtual us */
+#define REFACCEL_REG_TEST_OP_LATENCY	0x1f08	/* RW: virtual ns per op */
+
+/* ---- work descriptors (64 bytes, little endian) ---- */
+#define REFACCEL_DESC_SIZE		64
+#define REFACCEL_CPL_SIZE		16
+#define REFACCEL_MAX_XFER_DEFAULT	(1u << 20)
+
+enum refaccel_opcode {
+	REFACCEL_OP_NOP		= 0,
+	REFACCEL_OP_COPY	= 1,	/* host src -> host dst */
+	REFACCEL_OP_FILL	= 2,	/* 32-bit pattern -> host dst */
+	REFACCEL_OP_CRC32C	= 3,	/* crc32c(seed, host src) -> result */
+	REFACCEL_OP_LOAD	= 4,	/* host src -> SRAM offset dst */
+	REFACCEL_OP_STORE	= 5,	/* SRAM offset src -> host/peer dst */
+	REFACCEL_OP_MAX		= REFACCEL_OP_STORE,
+};
+
+#define REFACCEL_DESC_F_NO_IRQ		(1u << 0)	/* no completion irq */
+#define REFACCEL_DESC_F_VALID_MASK	REFACCEL_DESC_F_NO_IRQ
+
+/**
+ * struct refaccel_desc - one submission queue entry
+ * @opcode: enum refaccel_opcode
+ * @flags: REFACCEL_DESC_F_*; unknown bits make the descriptor invalid
+ * @rsvd0: must be zero
+ * @len: bytes to move/fill/checksum; 0 < len <= MAX_XFER (NOP: 0)
+ * @tag: opaque, echoed in the completion
+ * @src: source IOVA (COPY, CRC32C, LOAD) or SRAM offset (STORE)
+ * @dst: destination IOVA (COPY, FILL, STORE) or SRAM offset (LOAD)
+ * @value: fill pattern (FILL) or CRC seed (CRC32C)
+ * @rsvd1: must be zero
+ */
+struct refaccel_desc {
+	__u8	opcode;
+	__u8	flags;
+	__u16	rsvd0;
+	__u32	len;
+	__u64	tag;
+	__u64	src;
+	__u64	dst;
+	__u32	value;
+	__u32	rsvd1[5];
+};
+
+enum refaccel_cpl_status {
+	REFACCEL_CPL_OK			= 0,
+	REFACCEL_CPL_BAD_OPCODE		= 1,
+	REFACCEL_CPL_BAD_LENGTH		= 2,
+	REFACCEL_CPL_BAD_SRAM_RANGE	= 3,
+	REFACCEL_CPL_DMA_READ_FAULT	= 4,
+	REFACCEL_CPL_DMA_WRITE_FAULT	= 5,
+	REFACCEL_CPL_BAD_DESC		= 6,	/* reserved bits/flags set */
+	REFACCEL_CPL_ABORTED		= 7,	/* aborted by quiesce/reset */
+	REFACCEL_CPL_PAGE_FAULT		= 8,	/* PRI response failure */
+};
+
+#define REFACCEL_CPL_F_PHASE		(1u << 0)	/* flips per CQ wrap */
+
+/**
+ * struct refaccel_cpl - one completion queue entry
+ * @tag: the descriptor's tag
+ * @result: CRC32C result, otherwise 0
+ * @status: enum refaccel_cpl_status
+ * @opcode: the descriptor's opcode
+ * @flags: REFACCEL_CPL_F_*; the phase bit starts at 1 on the first pass
+ */
+struct refaccel_cpl {
+	__u64	tag;
+	__u32	result;
+	__u16	status;
+	__u8	opcode;
+	__u8	flags;
+};
+
+#endif /* REFACCEL_REGS_H */

@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test VM: bind every refaccel function to DRIVER
+# (refaccel-vfio-pci or vfio-pci) through driver_override, loading the
+# module first.  Prints one line per function; exits non-zero if any
+# function could not be bound.
+set -euo pipefail
+
+drv=${1:?usage: bind.sh refaccel-vfio-pci|vfio-pci}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+ko=$top/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko
+
+modprobe vfio-pci
+if [ "$drv" = refaccel-vfio-pci ] && [ ! -d /sys/module/refaccel_vfio_pci ]; then
+	insmod "$ko"
+fi
+
+rc=0
+n=0
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11ac ] || continue
+	bdf=${d##*/}
+	n=$((n + 1))
+	if [ -e "$d/driver" ]; then
+		cur=$(basename "$(readlink "$d/driver")")
+		[ "$cur" = "$drv" ] && { echo "bind: $bdf already on $drv"; continue; }
+		echo "$bdf" >"$d/driver/unbind"
+	fi
+	echo "$drv" >"$d/driver_override"
+	echo "$bdf" >/sys/bus/pci/drivers_probe || true
+	if [ -e "$d/driver" ] && [ "$(basename "$(readlink "$d/driver")")" = "$drv" ]; then
+		echo "bind: $bdf -> $drv (group $(basename "$(readlink "$d/iommu_group")"))"
+	else
+		echo "bind: $bdf failed to bind to $drv" >&2
+		rc=1
+	fi
+done
+[ $n -gt 0 ] || { echo "bind: no refaccel function found" >&2; exit 1; }
+exit $rc
