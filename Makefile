@@ -23,8 +23,9 @@ SELFTESTS := $(CURDIR)/tools/testing/selftests/vfio-mig
 # Files checkpatch covers: the whole module.  The shared register header is
 # also included by QEMU and userspace, which have no BIT(), so BIT_MACRO is
 # the one check waived for it.
-MOD_SRCS = $(wildcard $(MODDIR)/*.c $(MODDIR)/*.h)
+MOD_SRCS = $(filter-out %.mod.c,$(wildcard $(MODDIR)/*.c $(MODDIR)/*.h))
 SHARED_HDRS = include/hw/refaccel_regs.h
+UAPI_HDRS = include/uapi/linux/refaccel_vfio.h
 
 .PHONY: all module clean setup linux-src qemu selftests checkpatch sparse \
 	build-checks demo check
@@ -58,7 +59,7 @@ selftests:
 
 checkpatch:
 	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
-		--no-tree -q -f $(patsubst $(CURDIR)/%,%,$(MOD_SRCS))
+		--no-tree -q -f $(patsubst $(CURDIR)/%,%,$(MOD_SRCS)) $(UAPI_HDRS)
 	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
 		--no-tree -q --ignore BIT_MACRO -f $(SHARED_HDRS)
 

@@ -3,9 +3,11 @@
  * refaccel-vfio-pci: vfio-pci variant driver for the reference accelerator.
  *
  * This file holds the PCI and vfio_device glue: probe/remove, the
- * vfio_device_ops table and the open/close hooks.  Everything the variant
- * does not change is delegated to vfio_pci_core, so a function bound here
- * behaves exactly like one bound to stock vfio-pci until migration is used.
+ * vfio_device_ops table, the open/close hooks and the mapping from the
+ * vfio_migration_ops callbacks to the generic migration core (mig.c), which
+ * drives the device through refaccel_vmig_ops (ops_refaccel.c).  Everything
+ * else is delegated to vfio_pci_core, so a function bound here behaves
+ * exactly like one bound to stock vfio-pci until migration is used.
  */
 
 #include <linux/module.h>
@@ -14,6 +16,54 @@
 #include <linux/vfio_pci_core.h>
 
 #include "refaccel.h"
+
+static unsigned int quiesce_timeout_ms = 1000;
+module_param(quiesce_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(quiesce_timeout_ms,
+		 "Default bound on reaching RUNNING_P2P, in ms (default 1000)");
+
+static struct file *
+refaccel_set_state(struct vfio_device *core_vdev,
+		   enum vfio_device_mig_state new_state)
+{
+	return vmig_set_state(&to_refaccel_vdev(core_vdev)->mig, new_state);
+}
+
+static int refaccel_get_state(struct vfio_device *core_vdev,
+			      enum vfio_device_mig_state *cur_state)
+{
+	return vmig_get_state(&to_refaccel_vdev(core_vdev)->mig, cur_state);
+}
+
+static int refaccel_get_data_size(struct vfio_device *core_vdev,
+				  unsigned long *stop_copy_length)
+{
+	return vmig_get_data_size(&to_refaccel_vdev(core_vdev)->mig,
+				  stop_copy_length);
+}
+
+static const struct vfio_migration_ops refaccel_mig_ops = {
+	.migration_set_state	= refaccel_set_state,
+	.migration_get_state	= refaccel_get_state,
+	.migration_get_data_size = refaccel_get_data_size,
+};
+
+static int refaccel_init_dev(struct vfio_device *core_vdev)
+{
+	struct refaccel_vfio_device *rvdev = to_refaccel_vdev(core_vdev);
+
+	vmig_init(&rvdev->mig, core_vdev, &refaccel_vmig_ops,
+		  quiesce_timeout_ms);
+	core_vdev->migration_flags = VMIG_FLAGS;
+	core_vdev->mig_ops = &refaccel_mig_ops;
+	return vfio_pci_core_init_dev(core_vdev);
+}
+
+static void refaccel_release_dev(struct vfio_device *core_vdev)
+{
+	vmig_uninit(&to_refaccel_vdev(core_vdev)->mig);
+	vfio_pci_core_release_dev(core_vdev);
+}
 
 static int refaccel_open_device(struct vfio_device *core_vdev)
 {
@@ -24,16 +74,29 @@ static int refaccel_open_device(struct vfio_device *core_vdev)
 	if (ret)
 		return ret;
 
+	ret = vmig_open(&rvdev->mig);
+	if (ret) {
+		vfio_pci_core_disable(&rvdev->core_device);
+		return ret;
+	}
 	vfio_pci_core_finish_enable(&rvdev->core_device);
 	return 0;
 }
 
+static void refaccel_close_device(struct vfio_device *core_vdev)
+{
+	struct refaccel_vfio_device *rvdev = to_refaccel_vdev(core_vdev);
+
+	vmig_close(&rvdev->mig);
+	vfio_pci_core_close_device(core_vdev);
+}
+
 static const struct vfio_device_ops refaccel_vfio_ops = {
 	.name		= "refaccel-vfio-pci",
-	.init		= vfio_pci_core_init_dev,
-	.release	= vfio_pci_core_release_dev,
+	.init		= refaccel_init_dev,
+	.release	= refaccel_release_dev,
 	.open_device	= refaccel_open_device,
-	.close_device	= vfio_pci_core_close_device,
+	.close_device	= refaccel_close_device,
 	.ioctl		= vfio_pci_core_ioctl,
 	.device_feature	= vfio_pci_core_ioctl_feature,
 	.read		= vfio_pci_core_read,
@@ -96,6 +159,17 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	return 0;
 }
 
+/* Any reset of the function returns the FSM to RUNNING and ends sessions. */
+static void refaccel_reset_done(struct pci_dev *pdev)
+{
+	vmig_reset_done(&refaccel_drvdata(pdev)->mig);
+}
+
+static const struct pci_error_handlers refaccel_err_handlers = {
+	.reset_done	= refaccel_reset_done,
+	.error_detected	= vfio_pci_core_aer_err_detected,
+};
+
 static void refaccel_remove(struct pci_dev *pdev)
 {
 	struct refaccel_vfio_device *rvdev = refaccel_drvdata(pdev);
@@ -117,7 +191,7 @@ static struct pci_driver refaccel_pci_driver = {
 	.id_table		= refaccel_pci_table,
 	.probe			= refaccel_probe,
 	.remove			= refaccel_remove,
-	.err_handler		= &vfio_pci_core_err_handlers,
+	.err_handler		= &refaccel_err_handlers,
 	.driver_managed_dma	= true,
 };
 module_pci_driver(refaccel_pci_driver);

@@ -10,13 +10,27 @@
 
 #include <hw/refaccel_regs.h>
 
+#include "mig.h"
+
 /**
  * struct refaccel_vfio_device - one bound refaccel function
  * @core_device: the vfio_pci_core device; must stay first (vfio_alloc_device)
+ * @mig: migration core state
+ * @regs: BAR0 mapping (valid while open)
+ * @sram: BAR2 mapping (valid while open)
+ * @sram_size: bytes of SRAM
+ * @sram_pgsize: SRAM dirty tracking granularity
  */
 struct refaccel_vfio_device {
 	struct vfio_pci_core_device core_device;
+	struct vmig_device mig;
+	void __iomem *regs;
+	void __iomem *sram;
+	u32 sram_size;
+	u32 sram_pgsize;
 };
+
+extern const struct vmig_dev_ops refaccel_vmig_ops;
 
 static inline struct refaccel_vfio_device *
 to_refaccel_vdev(struct vfio_device *core_vdev)

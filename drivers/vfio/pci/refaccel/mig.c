@@ -1,0 +1,996 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Generic VFIO migration core: the v2 migration FSM, its data_fd sessions
+ * and the v1 stream.  Device specifics are reached only through
+ * struct vmig_dev_ops; nothing here knows a register.
+ *
+ * Locking: mig->state_mutex serialises arcs and is always taken before a
+ * session's own mutex.  data_fd file operations take only the session
+ * mutex, and never touch the device once the session is disabled, so a
+ * data_fd may outlive the device's open (or the device itself).  The device
+ * keeps a reference on the session file while the session is current, so
+ * closing a data_fd early never frees what the FSM still points at.
+ *
+ * Reset: reset_done may come while state_mutex is held by an arc or by a
+ * session reader faulting on a BAR; it is then deferred and handled by
+ * whoever unlocks state_mutex (vmig_state_unlock()).
+ */
+
+#include <linux/anon_inodes.h>
+#include <linux/bitmap.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/unaligned.h>
+#include <linux/vmalloc.h>
+
+#include "mig.h"
+#include "stream.h"
+
+/* Pages per MEM record: keeps records at VMIG_MEM_CHUNK_MAX at most. */
+#define VMIG_REC_OVERHEAD	(sizeof(struct vmig_rec_hdr) + sizeof(__le64))
+
+enum vmig_save_phase {
+	VMIG_SAVE_PRECOPY,	/* PRE_COPY(_P2P): device running, pages move */
+	VMIG_SAVE_FINAL,	/* STOP_COPY: last pages, STATE, END, then EOF */
+};
+
+enum vmig_resume_stage {
+	VMIG_RES_HDR,		/* collecting the stream header */
+	VMIG_RES_REC,		/* collecting a record header */
+	VMIG_RES_PAYLOAD,	/* collecting a record payload */
+	VMIG_RES_DONE,		/* END seen: nothing more may come */
+};
+
+/**
+ * struct vmig_file - one data transfer session (one data_fd)
+ * @filp: the anon-inode file
+ * @mig: owning device; only dereferenced while !@disabled
+ * @lock: protects everything below
+ * @wq: poll waiters
+ * @disabled: session ended; all I/O fails with -ENODEV
+ * @saving: direction
+ * @err: sticky error of a failed resume session
+ * @lim: what the stream is checked against / encoded with
+ * @npages: pages of device memory
+ * @buf: staging buffer: encoded output (save) or one record (resume)
+ * @buf_size: capacity of @buf
+ * @buf_len: valid bytes in @buf
+ * @buf_pos: bytes of @buf consumed (save) / filled (resume)
+ * @buf_initial: @buf holds header or initial-pass data (save)
+ * @phase: save phase
+ * @hdr_done: stream header encoded (save)
+ * @init_next: next page of the initial full pass (save)
+ * @pending: pages known dirty and not yet sent (save)
+ * @seq: next record sequence number (save)
+ * @mem_bytes: device memory bytes sent (save)
+ * @state: internal state blob (save: saved at STOP_COPY; resume: received)
+ * @state_len: bytes in @state
+ * @state_done: STATE record encoded (save)
+ * @end_done: END record encoded (save)
+ * @stage: resume parser position
+ * @rec: record header being handled (resume)
+ * @chk: stream validation progress (resume)
+ * @shadow: device memory image being received (resume)
+ * @covered: pages of @shadow received at least once (resume)
+ */
+struct vmig_file {
+	struct file *filp;
+	struct vmig_device *mig;
+	struct mutex lock;	/* protects all fields below */
+	wait_queue_head_t wq;
+	bool disabled;
+	bool saving;
+	int err;
+	struct vmig_stream_limits lim;
+	unsigned long npages;
+	u8 *buf;
+	size_t buf_size;
+	size_t buf_len;
+	size_t buf_pos;
+	bool buf_initial;
+	/* save */
+	enum vmig_save_phase phase;
+	bool hdr_done;
+	unsigned long init_next;
+	unsigned long *pending;
+	u32 seq;
+	u64 mem_bytes;
+	void *state;
+	size_t state_len;
+	bool state_done;
+	bool end_done;
+	/* resume */
+	enum vmig_resume_stage stage;
+	struct vmig_rec_hdr rec;
+	struct vmig_stream_check chk;
+	void *shadow;
+	unsigned long *covered;
+};
+
+static struct device *vmig_dev(struct vmig_device *mig)
+{
+	return mig->vdev->dev;
+}
+
+/* ---- state mutex with deferred reset ---- */
+
+static void vmig_end_sessions(struct vmig_device *mig);
+
+static void vmig_state_unlock(struct vmig_device *mig)
+{
+again:
+	spin_lock(&mig->reset_lock);
+	if (mig->deferred_reset) {
+		mig->deferred_reset = false;
+		spin_unlock(&mig->reset_lock);
+		mig->state = VFIO_DEVICE_STATE_RUNNING;
+		vmig_end_sessions(mig);
+		goto again;
+	}
+	mutex_unlock(&mig->state_mutex);
+	spin_unlock(&mig->reset_lock);
+}
+
+/* ---- sessions: common ---- */
+
+static void vmig_file_free(struct vmig_file *migf)
+{
+	kvfree(migf->buf);
+	bitmap_free(migf->pending);
+	bitmap_free(migf->covered);
+	kvfree(migf->state);
+	vfree(migf->shadow);
+	mutex_destroy(&migf->lock);
+	kfree(migf);
+}
+
+/* End a session: I/O fails from now on and the device drops its reference. */
+static void vmig_file_disable(struct vmig_file *migf)
+{
+	mutex_lock(&migf->lock);
+	migf->disabled = true;
+	migf->mig = NULL;
+	/* Staged data is useless now; free it early rather than at close. */
+	vfree(migf->shadow);
+	migf->shadow = NULL;
+	mutex_unlock(&migf->lock);
+	wake_up_interruptible(&migf->wq);
+	fput(migf->filp);
+}
+
+static int vmig_file_release(struct inode *inode, struct file *filp)
+{
+	vmig_file_free(filp->private_data);
+	return 0;
+}
+
+static void vmig_end_saving(struct vmig_device *mig)
+{
+	if (!mig->saving)
+		return;
+	vmig_file_disable(mig->saving);
+	mig->saving = NULL;
+}
+
+static void vmig_end_resuming(struct vmig_device *mig)
+{
+	if (!mig->resuming)
+		return;
+	vmig_file_disable(mig->resuming);
+	mig->resuming = NULL;
+}
+
+static void vmig_end_sessions(struct vmig_device *mig)
+{
+	vmig_end_saving(mig);
+	vmig_end_resuming(mig);
+}
+
+static void vmig_limits(struct vmig_device *mig, struct vmig_stream_limits *lim)
+{
+	lim->compat_id = mig->info.compat_id;
+	lim->mem_size = mig->info.mem_size;
+	lim->page_size = mig->info.mem_page_size;
+	lim->state_max = mig->info.state_max;
+}
+
+static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
+					 const struct file_operations *fops)
+{
+	struct vmig_file *migf;
+	int ret = -ENOMEM;
+
+	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
+	if (!migf)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&migf->lock);
+	init_waitqueue_head(&migf->wq);
+	migf->mig = mig;
+	migf->saving = saving;
+	vmig_limits(mig, &migf->lim);
+	migf->npages = mig->info.mem_page_size ?
+		mig->info.mem_size / mig->info.mem_page_size : 0;
+
+	/* One buffer fits the largest record of either kind. */
+	migf->buf_size = sizeof(struct vmig_rec_hdr) +
+		max_t(size_t, sizeof(__le64) + VMIG_MEM_CHUNK_MAX,
+		      mig->info.state_max);
+	migf->buf = kvmalloc(migf->buf_size, GFP_KERNEL_ACCOUNT);
+	migf->state = kvmalloc(mig->info.state_max, GFP_KERNEL_ACCOUNT);
+	if (!migf->buf || !migf->state)
+		goto err;
+	if (saving) {
+		migf->pending = bitmap_zalloc(migf->npages, GFP_KERNEL_ACCOUNT);
+		if (!migf->pending && migf->npages)
+			goto err;
+	} else {
+		migf->covered = bitmap_zalloc(migf->npages, GFP_KERNEL_ACCOUNT);
+		migf->shadow = vzalloc(mig->info.mem_size ?: 1);
+		if ((!migf->covered && migf->npages) || !migf->shadow)
+			goto err;
+		migf->chk.lim = &migf->lim;
+	}
+
+	migf->filp = anon_inode_getfile("refaccel_mig", fops, migf,
+					saving ? O_RDONLY : O_WRONLY);
+	if (IS_ERR(migf->filp)) {
+		ret = PTR_ERR(migf->filp);
+		goto err;
+	}
+	stream_open(migf->filp->f_inode, migf->filp);
+	return migf;
+err:
+	vmig_file_free(migf);
+	return ERR_PTR(ret);
+}
+
+/* ---- saving ---- */
+
+static size_t vmig_mem_rec_bytes(struct vmig_file *migf, unsigned long pages)
+{
+	unsigned long per_rec = VMIG_MEM_CHUNK_MAX / migf->lim.page_size;
+
+	return pages * migf->lim.page_size +
+		DIV_ROUND_UP(pages, per_rec) * VMIG_REC_OVERHEAD;
+}
+
+/* Pages ahead of the initial pass will be read by it: no need to resend. */
+static int vmig_save_sync(struct vmig_file *migf)
+{
+	int ret;
+
+	ret = migf->mig->ops->mem_track_sync(migf->mig, migf->pending);
+	if (ret)
+		return ret;
+	if (migf->init_next < migf->npages)
+		bitmap_clear(migf->pending, migf->init_next,
+			     migf->npages - migf->init_next);
+	return 0;
+}
+
+static int vmig_encode_mem(struct vmig_file *migf, unsigned long first,
+			   unsigned long n)
+{
+	struct vmig_rec_hdr *rec = (void *)migf->buf;
+	u8 *payload = migf->buf + sizeof(*rec);
+	u64 off = (u64)first * migf->lim.page_size;
+	size_t len = n * migf->lim.page_size;
+	int ret;
+
+	put_unaligned_le64(off, payload);
+	ret = migf->mig->ops->mem_read(migf->mig, off, payload + sizeof(__le64),
+				       len);
+	if (ret)
+		return ret;
+	vmig_rec_hdr_init(rec, VMIG_REC_MEM, migf->seq++, payload,
+			  sizeof(__le64) + len);
+	migf->buf_len = sizeof(*rec) + sizeof(__le64) + len;
+	migf->mem_bytes += len;
+	return 0;
+}
+
+/*
+ * Put the next piece of the stream in migf->buf.  Returns 0 with data,
+ * -ENOMSG at the temporary end of PRE_COPY, 1 at the end of the stream,
+ * or another negative errno.
+ */
+static int vmig_save_next(struct vmig_file *migf)
+{
+	unsigned long per_rec = VMIG_MEM_CHUNK_MAX / migf->lim.page_size;
+	struct vmig_rec_hdr *rec = (void *)migf->buf;
+	struct vmig_rec_end *end = (void *)(migf->buf + sizeof(*rec));
+	unsigned long first, last;
+	int ret;
+
+	migf->buf_pos = 0;
+	migf->buf_len = 0;
+	migf->buf_initial = !migf->hdr_done || migf->init_next < migf->npages;
+
+	if (!migf->hdr_done) {
+		vmig_stream_hdr_init((void *)migf->buf, &migf->lim);
+		migf->buf_len = sizeof(struct vmig_stream_hdr);
+		migf->hdr_done = true;
+		return 0;
+	}
+	if (migf->init_next < migf->npages) {
+		first = migf->init_next;
+		last = min(first + per_rec, migf->npages);
+		migf->init_next = last;
+		return vmig_encode_mem(migf, first, last - first);
+	}
+
+	first = find_first_bit(migf->pending, migf->npages);
+	if (first >= migf->npages && migf->phase == VMIG_SAVE_PRECOPY) {
+		ret = vmig_save_sync(migf);
+		if (ret)
+			return ret;
+		first = find_first_bit(migf->pending, migf->npages);
+	}
+	if (first < migf->npages) {
+		last = find_next_zero_bit(migf->pending, migf->npages, first);
+		last = min(last, first + per_rec);
+		bitmap_clear(migf->pending, first, last - first);
+		return vmig_encode_mem(migf, first, last - first);
+	}
+	if (migf->phase == VMIG_SAVE_PRECOPY)
+		return -ENOMSG;
+
+	if (!migf->state_done) {
+		memcpy(migf->buf + sizeof(*rec), migf->state, migf->state_len);
+		vmig_rec_hdr_init(rec, VMIG_REC_STATE, migf->seq++,
+				  migf->buf + sizeof(*rec), migf->state_len);
+		migf->buf_len = sizeof(*rec) + migf->state_len;
+		migf->state_done = true;
+		return 0;
+	}
+	if (!migf->end_done) {
+		end->nr_records = cpu_to_le64(migf->seq);
+		end->mem_bytes = cpu_to_le64(migf->mem_bytes);
+		vmig_rec_hdr_init(rec, VMIG_REC_END, migf->seq++, end,
+				  sizeof(*end));
+		migf->buf_len = sizeof(*rec) + sizeof(*end);
+		migf->end_done = true;
+		return 0;
+	}
+	return 1;
+}
+
+static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
+			      size_t len, loff_t *pos)
+{
+	struct vmig_file *migf = filp->private_data;
+	ssize_t done = 0;
+	size_t n;
+	int ret;
+
+	if (pos)
+		return -ESPIPE;
+
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		done = -ENODEV;
+		goto out;
+	}
+	while (len) {
+		if (migf->buf_pos == migf->buf_len) {
+			ret = vmig_save_next(migf);
+			if (ret == 1)
+				break;
+			if (ret) {
+				if (!done)
+					done = ret;
+				if (ret != -ENOMSG)
+					dev_err(vmig_dev(migf->mig),
+						"migration save failed: %d\n", ret);
+				break;
+			}
+		}
+		n = min(len, migf->buf_len - migf->buf_pos);
+		if (copy_to_user(ubuf, migf->buf + migf->buf_pos, n)) {
+			done = -EFAULT;
+			break;
+		}
+		migf->buf_pos += n;
+		ubuf += n;
+		len -= n;
+		done += n;
+	}
+out:
+	mutex_unlock(&migf->lock);
+	return done;
+}
+
+static __poll_t vmig_save_poll(struct file *filp, poll_table *wait)
+{
+	struct vmig_file *migf = filp->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(filp, &migf->wq, wait);
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		mask = EPOLLERR | EPOLLHUP;
+	} else if (migf->phase == VMIG_SAVE_FINAL ||
+		   migf->buf_pos < migf->buf_len ||
+		   migf->init_next < migf->npages || !migf->hdr_done) {
+		mask = EPOLLIN | EPOLLRDNORM;
+	} else if (!vmig_save_sync(migf) &&
+		   find_first_bit(migf->pending, migf->npages) < migf->npages) {
+		/* Dirty pages: readable.  Otherwise nothing to say yet. */
+		mask = EPOLLIN | EPOLLRDNORM;
+	}
+	mutex_unlock(&migf->lock);
+	return mask;
+}
+
+static long vmig_precopy_info(struct vmig_file *migf, void __user *arg)
+{
+	struct vfio_precopy_info info;
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+	unsigned long unread_init = 0, dirty;
+	size_t buffered;
+	int ret = 0;
+
+	if (copy_from_user(&info, arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (migf->phase != VMIG_SAVE_PRECOPY) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = vmig_save_sync(migf);
+	if (ret)
+		goto out;
+
+	buffered = migf->buf_len - migf->buf_pos;
+	if (migf->init_next < migf->npages)
+		unread_init = migf->npages - migf->init_next;
+	dirty = bitmap_weight(migf->pending, migf->npages);
+
+	info.flags = 0;
+	info.initial_bytes = vmig_mem_rec_bytes(migf, unread_init);
+	if (!migf->hdr_done)
+		info.initial_bytes += sizeof(struct vmig_stream_hdr);
+	info.dirty_bytes = vmig_mem_rec_bytes(migf, dirty);
+	/* Whatever sits in the buffer belongs to the pass that produced it. */
+	if (migf->buf_initial)
+		info.initial_bytes += buffered;
+	else
+		info.dirty_bytes += buffered;
+out:
+	mutex_unlock(&migf->lock);
+	if (!ret && copy_to_user(arg, &info, minsz))
+		ret = -EFAULT;
+	return ret;
+}
+
+static long vmig_save_ioctl(struct file *filp, unsigned int cmd,
+			    unsigned long arg)
+{
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	return vmig_precopy_info(filp->private_data, (void __user *)arg);
+}
+
+static const struct file_operations vmig_save_fops = {
+	.owner = THIS_MODULE,
+	.read = vmig_save_read,
+	.poll = vmig_save_poll,
+	.unlocked_ioctl = vmig_save_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = vmig_file_release,
+};
+
+/*
+ * Device frozen: collect the last dirty pages (after PRE_COPY), snapshot the
+ * internal state and move the session to its final phase.
+ */
+static int vmig_save_finalize(struct vmig_device *mig, struct vmig_file *migf,
+			      bool sync)
+{
+	size_t len = mig->info.state_max;
+	int ret = 0;
+
+	mutex_lock(&migf->lock);
+	if (sync && migf->npages) {
+		ret = vmig_save_sync(migf);
+		if (ret)
+			goto out;
+	}
+	ret = mig->ops->state_save(mig, migf->state, &len);
+	if (ret)
+		goto out;
+	if (!len || len > mig->info.state_max) {
+		dev_err(vmig_dev(mig), "device saved %zu bytes of state, limit %u\n",
+			len, mig->info.state_max);
+		ret = -EIO;
+		goto out;
+	}
+	migf->state_len = len;
+	migf->phase = VMIG_SAVE_FINAL;
+out:
+	mutex_unlock(&migf->lock);
+	wake_up_interruptible(&migf->wq);
+	return ret;
+}
+
+static struct file *vmig_start_saving(struct vmig_device *mig, bool precopy)
+{
+	struct vmig_file *migf;
+	int ret;
+
+	migf = vmig_file_alloc(mig, true, &vmig_save_fops);
+	if (IS_ERR(migf))
+		return ERR_CAST(migf);
+
+	if (precopy) {
+		migf->phase = VMIG_SAVE_PRECOPY;
+		ret = migf->npages ? mig->ops->mem_track_start(mig) : 0;
+	} else {
+		ret = vmig_save_finalize(mig, migf, false);
+	}
+	if (ret) {
+		fput(migf->filp);
+		return ERR_PTR(ret);
+	}
+	get_file(migf->filp);
+	mig->saving = migf;
+	return migf->filp;
+}
+
+/* Leaving the saving group: stop tracking (if PRE_COPY) and end the fd. */
+static void vmig_stop_saving(struct vmig_device *mig, bool tracking)
+{
+	if (tracking && mig->info.mem_size)
+		mig->ops->mem_track_stop(mig);
+	vmig_end_saving(mig);
+}
+
+/* ---- resuming ---- */
+
+static int vmig_resume_fail(struct vmig_file *migf, int err, const char *why)
+{
+	dev_err(vmig_dev(migf->mig),
+		"migration stream rejected at record %u: %s (%d)\n",
+		migf->chk.next_seq, why, err);
+	migf->err = err;
+	return err;
+}
+
+/* A complete record payload is in migf->buf: validate it and stage it. */
+static int vmig_resume_record(struct vmig_file *migf)
+{
+	u64 len = le64_to_cpu(migf->rec.len);
+	const char *why;
+	u64 off;
+	int ret;
+
+	ret = vmig_stream_check_payload(&migf->chk, &migf->rec, migf->buf, &why);
+	if (ret)
+		return vmig_resume_fail(migf, ret, why);
+
+	switch (le16_to_cpu(migf->rec.type)) {
+	case VMIG_REC_MEM:
+		off = get_unaligned_le64(migf->buf);
+		len -= sizeof(__le64);
+		memcpy(migf->shadow + off, migf->buf + sizeof(__le64), len);
+		bitmap_set(migf->covered, off / migf->lim.page_size,
+			   len / migf->lim.page_size);
+		break;
+	case VMIG_REC_STATE:
+		memcpy(migf->state, migf->buf, len);
+		migf->state_len = len;
+		break;
+	case VMIG_REC_END:
+		if (!bitmap_full(migf->covered, migf->npages))
+			return vmig_resume_fail(migf, -EINVAL,
+				"stream ends with device memory pages never sent");
+		migf->stage = VMIG_RES_DONE;
+		return 0;
+	}
+	migf->stage = VMIG_RES_REC;
+	return 0;
+}
+
+/* Take bytes into migf->buf up to @want; returns bytes consumed or -errno. */
+static ssize_t vmig_resume_take(struct vmig_file *migf, const char __user **ubuf,
+				size_t *len, size_t want)
+{
+	size_t n = min(*len, want - migf->buf_pos);
+
+	if (copy_from_user(migf->buf + migf->buf_pos, *ubuf, n))
+		return -EFAULT;
+	migf->buf_pos += n;
+	*ubuf += n;
+	*len -= n;
+	return n;
+}
+
+static int vmig_resume_step(struct vmig_file *migf, const char __user **ubuf,
+			    size_t *len)
+{
+	const char *why;
+	ssize_t n;
+	int ret;
+
+	switch (migf->stage) {
+	case VMIG_RES_HDR:
+		n = vmig_resume_take(migf, ubuf, len, sizeof(struct vmig_stream_hdr));
+		if (n < 0)
+			return n;
+		if (migf->buf_pos < sizeof(struct vmig_stream_hdr))
+			return 0;
+		ret = vmig_stream_check_hdr((void *)migf->buf, &migf->lim, &why);
+		if (ret)
+			return vmig_resume_fail(migf, ret, why);
+		break;
+	case VMIG_RES_REC:
+		n = vmig_resume_take(migf, ubuf, len, sizeof(struct vmig_rec_hdr));
+		if (n < 0)
+			return n;
+		if (migf->buf_pos < sizeof(struct vmig_rec_hdr))
+			return 0;
+		memcpy(&migf->rec, migf->buf, sizeof(migf->rec));
+		ret = vmig_stream_check_rec(&migf->chk, &migf->rec, &why);
+		if (ret)
+			return vmig_resume_fail(migf, ret, why);
+		/* Lengths are bounded by the check above, so they fit buf. */
+		migf->stage = VMIG_RES_PAYLOAD;
+		migf->buf_pos = 0;
+		return 0;
+	case VMIG_RES_PAYLOAD:
+		n = vmig_resume_take(migf, ubuf, len, le64_to_cpu(migf->rec.len));
+		if (n < 0)
+			return n;
+		if (migf->buf_pos < le64_to_cpu(migf->rec.len))
+			return 0;
+		ret = vmig_resume_record(migf);
+		if (ret)
+			return ret;
+		break;
+	case VMIG_RES_DONE:
+		return vmig_resume_fail(migf, -EINVAL, "data after END record");
+	}
+	if (migf->stage == VMIG_RES_HDR)
+		migf->stage = VMIG_RES_REC;
+	migf->buf_pos = 0;
+	return 0;
+}
+
+static ssize_t vmig_resume_write(struct file *filp, const char __user *ubuf,
+				 size_t len, loff_t *pos)
+{
+	struct vmig_file *migf = filp->private_data;
+	size_t left = len;
+	int ret = 0;
+
+	if (pos)
+		return -ESPIPE;
+
+	mutex_lock(&migf->lock);
+	if (migf->disabled)
+		ret = -ENODEV;
+	else if (migf->err)
+		ret = migf->err;
+	while (!ret && left)
+		ret = vmig_resume_step(migf, &ubuf, &left);
+	mutex_unlock(&migf->lock);
+	return ret ? ret : len;
+}
+
+static __poll_t vmig_resume_poll(struct file *filp, poll_table *wait)
+{
+	struct vmig_file *migf = filp->private_data;
+	__poll_t mask;
+
+	poll_wait(filp, &migf->wq, wait);
+	mutex_lock(&migf->lock);
+	if (migf->disabled || migf->err)
+		mask = EPOLLERR | EPOLLHUP;
+	else
+		mask = EPOLLOUT | EPOLLWRNORM;
+	mutex_unlock(&migf->lock);
+	return mask;
+}
+
+static const struct file_operations vmig_resume_fops = {
+	.owner = THIS_MODULE,
+	.write = vmig_resume_write,
+	.poll = vmig_resume_poll,
+	.release = vmig_file_release,
+};
+
+static struct file *vmig_start_resuming(struct vmig_device *mig)
+{
+	struct vmig_file *migf;
+
+	migf = vmig_file_alloc(mig, false, &vmig_resume_fops);
+	if (IS_ERR(migf))
+		return ERR_CAST(migf);
+	get_file(migf->filp);
+	mig->resuming = migf;
+	return migf->filp;
+}
+
+/*
+ * RESUMING -> STOP.  Everything was validated as it arrived; the device gets
+ * the state first (it may still refuse it, and then nothing was applied),
+ * then the memory image.  Only a failure after that point is ERROR.
+ */
+static int vmig_apply(struct vmig_device *mig)
+{
+	struct vmig_file *migf = mig->resuming;
+	int ret;
+
+	mutex_lock(&migf->lock);
+	if (migf->err) {
+		ret = migf->err;
+		dev_err(vmig_dev(mig), "cannot leave RESUMING: the stream was rejected (%d)\n",
+			ret);
+		goto out;
+	}
+	if (migf->stage != VMIG_RES_DONE) {
+		ret = -EINVAL;
+		dev_err(vmig_dev(mig),
+			"cannot leave RESUMING: stream truncated after %u records\n",
+			migf->chk.next_seq);
+		goto out;
+	}
+	ret = mig->ops->state_load(mig, migf->state, migf->state_len);
+	if (ret)
+		goto out;
+	if (mig->info.mem_size) {
+		ret = mig->ops->mem_write(mig, 0, migf->shadow,
+					  mig->info.mem_size);
+		if (ret) {
+			dev_err(vmig_dev(mig),
+				"device memory restore failed after state load (%d): device in ERROR\n",
+				ret);
+			ret = -EIO;
+		}
+	}
+	if (ret)
+		mig->state = VFIO_DEVICE_STATE_ERROR;
+out:
+	mutex_unlock(&migf->lock);
+	return ret;
+}
+
+/* ---- the FSM ---- */
+
+static int vmig_quiesce(struct vmig_device *mig)
+{
+	struct vmig_quiesce_args args = {
+		.timeout_ms = mig->quiesce_timeout_ms,
+	};
+
+	return mig->ops->quiesce(mig, &args);
+}
+
+/*
+ * Execute one arc.  On failure the device is still in mig->state unless
+ * the arc set VFIO_DEVICE_STATE_ERROR itself (see Documentation).
+ */
+static struct file *vmig_step(struct vmig_device *mig,
+			      enum vfio_device_mig_state next)
+{
+	enum vfio_device_mig_state cur = mig->state;
+	int ret;
+
+#define ARC(a, b) (cur == VFIO_DEVICE_STATE_##a && next == VFIO_DEVICE_STATE_##b)
+	if (ARC(RUNNING, RUNNING_P2P) || ARC(PRE_COPY, PRE_COPY_P2P)) {
+		ret = vmig_quiesce(mig);
+	} else if (ARC(RUNNING_P2P, RUNNING) || ARC(PRE_COPY_P2P, PRE_COPY)) {
+		ret = mig->ops->unquiesce(mig);
+	} else if (ARC(RUNNING_P2P, STOP)) {
+		ret = mig->ops->freeze(mig);
+	} else if (ARC(STOP, RUNNING_P2P)) {
+		ret = mig->ops->unfreeze(mig);
+	} else if (ARC(STOP, STOP_COPY)) {
+		return vmig_start_saving(mig, false);
+	} else if (ARC(RUNNING, PRE_COPY) || ARC(RUNNING_P2P, PRE_COPY_P2P)) {
+		return vmig_start_saving(mig, true);
+	} else if (ARC(PRE_COPY_P2P, STOP_COPY)) {
+		ret = mig->ops->freeze(mig);
+		if (ret)
+			return ERR_PTR(ret);
+		if (mig->saving) {
+			ret = vmig_save_finalize(mig, mig->saving, true);
+		} else {
+			dev_err(vmig_dev(mig), "no PRE_COPY session to finish\n");
+			ret = -EINVAL;
+		}
+		if (!ret && mig->info.mem_size)
+			ret = mig->ops->mem_track_stop(mig);
+		if (ret && mig->ops->unfreeze(mig))
+			mig->state = VFIO_DEVICE_STATE_ERROR;
+	} else if (ARC(PRE_COPY, RUNNING) || ARC(PRE_COPY_P2P, RUNNING_P2P)) {
+		vmig_stop_saving(mig, true);
+		ret = 0;
+	} else if (ARC(STOP_COPY, STOP)) {
+		vmig_stop_saving(mig, false);
+		ret = 0;
+	} else if (ARC(STOP, RESUMING)) {
+		return vmig_start_resuming(mig);
+	} else if (ARC(RESUMING, STOP)) {
+		ret = vmig_apply(mig);
+		if (!ret || mig->state == VFIO_DEVICE_STATE_ERROR)
+			vmig_end_resuming(mig);
+	} else {
+		/* vfio_mig_get_next_state() never hands out anything else. */
+		ret = -EINVAL;
+	}
+#undef ARC
+	return ret ? ERR_PTR(ret) : NULL;
+}
+
+struct file *vmig_set_state(struct vmig_device *mig,
+			    enum vfio_device_mig_state new_state)
+{
+	enum vfio_device_mig_state next;
+	struct file *res = NULL;
+	ktime_t t0;
+	int ret;
+
+	mutex_lock(&mig->state_mutex);
+	if (!mig->usable)
+		res = ERR_PTR(-EOPNOTSUPP);
+	while (!IS_ERR(res) && mig->state != new_state) {
+		ret = vfio_mig_get_next_state(mig->vdev, mig->state, new_state,
+					      &next);
+		if (ret) {
+			res = ERR_PTR(ret);
+			break;
+		}
+		t0 = ktime_get();
+		res = vmig_step(mig, next);
+		if (IS_ERR(res)) {
+			dev_dbg(vmig_dev(mig), "arc %u -> %u failed: %ld\n",
+				mig->state, next, PTR_ERR(res));
+			break;
+		}
+		dev_dbg(vmig_dev(mig), "arc %u -> %u took %lld us\n", mig->state,
+			next, ktime_us_delta(ktime_get(), t0));
+		mig->state = next;
+		if (WARN_ON(res && new_state != next)) {
+			fput(res);
+			res = ERR_PTR(-EINVAL);
+			break;
+		}
+	}
+	vmig_state_unlock(mig);
+	return res;
+}
+
+int vmig_get_state(struct vmig_device *mig,
+		   enum vfio_device_mig_state *cur_state)
+{
+	mutex_lock(&mig->state_mutex);
+	*cur_state = mig->state;
+	vmig_state_unlock(mig);
+	return 0;
+}
+
+/* Bytes a STOP_COPY would produce from here (an estimate, per uAPI). */
+int vmig_get_data_size(struct vmig_device *mig, unsigned long *len)
+{
+	struct vmig_file *migf;
+	unsigned long pages = mig->info.mem_page_size ?
+		mig->info.mem_size / mig->info.mem_page_size : 0;
+	size_t tail = sizeof(struct vmig_rec_hdr) * 2 + mig->info.state_max +
+		sizeof(struct vmig_rec_end);
+
+	mutex_lock(&mig->state_mutex);
+	migf = mig->saving;
+	if (!mig->usable) {
+		*len = 0;
+		vmig_state_unlock(mig);
+		return -EOPNOTSUPP;
+	}
+	if (migf) {
+		mutex_lock(&migf->lock);
+		pages = migf->npages - migf->init_next +
+			bitmap_weight(migf->pending, migf->npages);
+		*len = vmig_mem_rec_bytes(migf, pages) + tail +
+			(migf->buf_len - migf->buf_pos);
+		mutex_unlock(&migf->lock);
+	} else {
+		*len = sizeof(struct vmig_stream_hdr) + tail;
+		if (pages)
+			*len += pages * mig->info.mem_page_size +
+				DIV_ROUND_UP(pages, VMIG_MEM_CHUNK_MAX /
+					     mig->info.mem_page_size) *
+				VMIG_REC_OVERHEAD;
+	}
+	vmig_state_unlock(mig);
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+	       const struct vmig_dev_ops *ops, unsigned int quiesce_timeout_ms)
+{
+	mig->vdev = vdev;
+	mig->ops = ops;
+	mig->quiesce_timeout_ms = quiesce_timeout_ms;
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	mutex_init(&mig->state_mutex);
+	spin_lock_init(&mig->reset_lock);
+}
+
+void vmig_uninit(struct vmig_device *mig)
+{
+	mutex_destroy(&mig->state_mutex);
+}
+
+static bool vmig_info_valid(const struct vmig_dev_info *info)
+{
+	if (!info->state_max)
+		return false;
+	if (!info->mem_size)
+		return true;
+	return info->mem_page_size && is_power_of_2(info->mem_page_size) &&
+	       info->mem_page_size <= VMIG_MEM_CHUNK_MAX &&
+	       !(info->mem_size % info->mem_page_size);
+}
+
+int vmig_open(struct vmig_device *mig)
+{
+	struct vmig_dev_info info = {};
+	int ret;
+
+	ret = mig->ops->get_info(mig, &info);
+	if (ret == -EOPNOTSUPP) {
+		/* The function still works; only migration is refused. */
+		mig->usable = false;
+		return 0;
+	}
+	if (ret)
+		return ret;
+	if (!vmig_info_valid(&info)) {
+		dev_err(vmig_dev(mig), "device reports unusable migration geometry\n");
+		return -EIO;
+	}
+	mutex_lock(&mig->state_mutex);
+	mig->info = info;
+	mig->usable = true;
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	vmig_state_unlock(mig);
+	return 0;
+}
+
+void vmig_close(struct vmig_device *mig)
+{
+	mutex_lock(&mig->state_mutex);
+	vmig_end_sessions(mig);
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	mig->usable = false;
+	vmig_state_unlock(mig);
+}
+
+/*
+ * The function was reset (VFIO_DEVICE_RESET, FLR, bus reset): the device is
+ * RUNNING again and any session is over.  state_mutex may be held by the
+ * task that triggered this (see the comment at the top), so defer to it.
+ */
+void vmig_reset_done(struct vmig_device *mig)
+{
+	spin_lock(&mig->reset_lock);
+	mig->deferred_reset = true;
+	if (!mutex_trylock(&mig->state_mutex)) {
+		spin_unlock(&mig->reset_lock);
+		return;
+	}
+	spin_unlock(&mig->reset_lock);
+	vmig_state_unlock(mig);
+}

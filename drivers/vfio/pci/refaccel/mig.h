@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Generic VFIO migration core: FSM, data_fd sessions, stream handling.
+ * Device specifics live behind struct vmig_dev_ops (mig_ops.h).
+ */
+#ifndef VMIG_H
+#define VMIG_H
+
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/vfio.h>
+
+#include "mig_ops.h"
+
+struct vmig_file;
+
+/* Advertised through VFIO_DEVICE_FEATURE_MIGRATION. */
+#define VMIG_FLAGS (VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | \
+		    VFIO_MIGRATION_PRE_COPY)
+
+/**
+ * struct vmig_device - migration state of one VFIO device
+ * @vdev: the VFIO device, for logging
+ * @ops: device operations
+ * @info: device facts from @ops->get_info, valid while open
+ * @state_mutex: serialises FSM arcs; taken before any session lock
+ * @state: current FSM state
+ * @reset_lock: protects @deferred_reset
+ * @deferred_reset: a reset happened while @state_mutex was held elsewhere
+ * @saving: session of the saving group (holds a file reference)
+ * @resuming: RESUMING session (holds a file reference)
+ * @quiesce_timeout_ms: bound on RUNNING -> RUNNING_P2P
+ * @usable: the open device supports migration (set by vmig_open())
+ */
+struct vmig_device {
+	struct vfio_device *vdev;
+	const struct vmig_dev_ops *ops;
+	struct vmig_dev_info info;
+	struct mutex state_mutex;	/* see kernel-doc above */
+	enum vfio_device_mig_state state;
+	spinlock_t reset_lock;		/* see kernel-doc above */
+	bool deferred_reset;
+	struct vmig_file *saving;
+	struct vmig_file *resuming;
+	unsigned int quiesce_timeout_ms;
+	bool usable;
+};
+
+void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+	       const struct vmig_dev_ops *ops, unsigned int quiesce_timeout_ms);
+void vmig_uninit(struct vmig_device *mig);
+int vmig_open(struct vmig_device *mig);
+void vmig_close(struct vmig_device *mig);
+void vmig_reset_done(struct vmig_device *mig);
+
+struct file *vmig_set_state(struct vmig_device *mig,
+			    enum vfio_device_mig_state new_state);
+int vmig_get_state(struct vmig_device *mig,
+		   enum vfio_device_mig_state *cur_state);
+int vmig_get_data_size(struct vmig_device *mig, unsigned long *len);
+
+#endif /* VMIG_H */
