@@ -13,6 +13,10 @@ ko=$top/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko
 
 modprobe vfio-pci
 if [ "$drv" = refaccel-vfio-pci ] && [ ! -d /sys/module/refaccel_vfio_pci ]; then
+	# insmod does not resolve dependencies: load them by name first.
+	for dep in $(modinfo -F depends "$ko" | tr ',' ' '); do
+		modprobe "$dep"
+	done
 	insmod "$ko"
 fi
 

@@ -187,7 +187,7 @@ static const struct pci_device_id refaccel_pci_table[] = {
 MODULE_DEVICE_TABLE(pci, refaccel_pci_table);
 
 static struct pci_driver refaccel_pci_driver = {
-	.name			= KBUILD_MODNAME,
+	.name			= "refaccel-vfio-pci",
 	.id_table		= refaccel_pci_table,
 	.probe			= refaccel_probe,
 	.remove			= refaccel_remove,
