@@ -222,7 +222,7 @@ struct refaccel_desc {
 	__u64	src;
 	__u64	dst;
 	__u32	value;
-	__u32	rsvd1[5];
+	__u32	rsvd1[7];
 };
 
 enum refaccel_cpl_status {
