@@ -11,9 +11,13 @@
  * keeps a reference on the session file while the session is current, so
  * closing a data_fd early never frees what the FSM still points at.
  *
- * Reset: reset_done may come while state_mutex is held by an arc or by a
- * session reader faulting on a BAR; it is then deferred and handled by
- * whoever unlocks state_mutex (vmig_state_unlock()).
+ * Reset: reset_done runs with the function's memory_lock held for writing
+ * (VFIO_DEVICE_RESET, hot reset), while an arc holding state_mutex or a
+ * session reader holding its session mutex may be waiting for memory_lock
+ * to reach the device.  So it takes no sleeping lock: it only counts the
+ * reset (sessions started before it fail from then on, see
+ * vmig_file_dead()) and leaves the FSM work to the next holder of
+ * state_mutex (vmig_state_lock() and vmig_state_unlock()).
  */
 
 #include <linux/anon_inodes.h>
@@ -51,6 +55,7 @@ enum vmig_resume_stage {
  * @lock: protects everything below
  * @wq: poll waiters
  * @disabled: session ended; all I/O fails with -ENODEV
+ * @reset_gen: the device's reset count when the session began
  * @saving: direction
  * @err: sticky error of a failed resume session
  * @lim: what the stream is checked against / encoded with
@@ -82,6 +87,7 @@ struct vmig_file {
 	struct mutex lock;	/* protects all fields below */
 	wait_queue_head_t wq;
 	bool disabled;
+	u32 reset_gen;
 	bool saving;
 	int err;
 	struct vmig_stream_limits lim;
@@ -115,23 +121,47 @@ static struct device *vmig_dev(struct vmig_device *mig)
 	return mig->vdev->dev;
 }
 
+/*
+ * With migf->lock held: the session is over, or the device was reset since
+ * it began (vmig_reset_done() cannot end it at once).  @mig is valid while
+ * the session is not disabled.
+ */
+static bool vmig_file_dead(struct vmig_file *migf)
+{
+	return migf->disabled ||
+	       READ_ONCE(migf->mig->reset_gen) != migf->reset_gen;
+}
+
 /* ---- state mutex with deferred reset ---- */
 
 static void vmig_end_sessions(struct vmig_device *mig);
 
-static void vmig_state_unlock(struct vmig_device *mig)
+/* With state_mutex held: act on resets recorded by vmig_reset_done(). */
+static void vmig_reset_pending(struct vmig_device *mig)
 {
-again:
-	spin_lock(&mig->reset_lock);
-	if (mig->deferred_reset) {
+	for (;;) {
+		spin_lock(&mig->reset_lock);
+		if (!mig->deferred_reset) {
+			spin_unlock(&mig->reset_lock);
+			return;
+		}
 		mig->deferred_reset = false;
 		spin_unlock(&mig->reset_lock);
 		mig->state = VFIO_DEVICE_STATE_RUNNING;
 		vmig_end_sessions(mig);
-		goto again;
 	}
+}
+
+static void vmig_state_lock(struct vmig_device *mig)
+{
+	mutex_lock(&mig->state_mutex);
+	vmig_reset_pending(mig);
+}
+
+static void vmig_state_unlock(struct vmig_device *mig)
+{
+	vmig_reset_pending(mig);
 	mutex_unlock(&mig->state_mutex);
-	spin_unlock(&mig->reset_lock);
 }
 
 /* ---- sessions: common ---- */
@@ -209,6 +239,7 @@ static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
 	mutex_init(&migf->lock);
 	init_waitqueue_head(&migf->wq);
 	migf->mig = mig;
+	migf->reset_gen = READ_ONCE(mig->reset_gen);
 	migf->saving = saving;
 	vmig_limits(mig, &migf->lim);
 	migf->npages = mig->info.mem_page_size ?
@@ -315,11 +346,14 @@ static int vmig_save_next(struct vmig_file *migf)
 		migf->hdr_done = true;
 		return 0;
 	}
+	/* Pages count as sent only once read: a failed read loses none. */
 	if (migf->init_next < migf->npages) {
 		first = migf->init_next;
 		last = min(first + per_rec, migf->npages);
-		migf->init_next = last;
-		return vmig_encode_mem(migf, first, last - first);
+		ret = vmig_encode_mem(migf, first, last - first);
+		if (!ret)
+			migf->init_next = last;
+		return ret;
 	}
 
 	first = find_first_bit(migf->pending, migf->npages);
@@ -332,8 +366,10 @@ static int vmig_save_next(struct vmig_file *migf)
 	if (first < migf->npages) {
 		last = find_next_zero_bit(migf->pending, migf->npages, first);
 		last = min(last, first + per_rec);
-		bitmap_clear(migf->pending, first, last - first);
-		return vmig_encode_mem(migf, first, last - first);
+		ret = vmig_encode_mem(migf, first, last - first);
+		if (!ret)
+			bitmap_clear(migf->pending, first, last - first);
+		return ret;
 	}
 	if (migf->phase == VMIG_SAVE_PRECOPY)
 		return -ENOMSG;
@@ -370,12 +406,18 @@ static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
 		return -ESPIPE;
 
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (vmig_file_dead(migf)) {
 		done = -ENODEV;
 		goto out;
 	}
 	while (len) {
 		if (migf->buf_pos == migf->buf_len) {
+			/* a reset may have come while this read waited */
+			if (vmig_file_dead(migf)) {
+				if (!done)
+					done = -ENODEV;
+				break;
+			}
 			ret = vmig_save_next(migf);
 			if (ret == 1)
 				break;
@@ -390,7 +432,9 @@ static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
 		}
 		n = min(len, migf->buf_len - migf->buf_pos);
 		if (copy_to_user(ubuf, migf->buf + migf->buf_pos, n)) {
-			done = -EFAULT;
+			/* Bytes already copied stay delivered; report them. */
+			if (!done)
+				done = -EFAULT;
 			break;
 		}
 		migf->buf_pos += n;
@@ -410,7 +454,7 @@ static __poll_t vmig_save_poll(struct file *filp, poll_table *wait)
 
 	poll_wait(filp, &migf->wq, wait);
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (vmig_file_dead(migf)) {
 		mask = EPOLLERR | EPOLLHUP;
 	} else if (migf->phase == VMIG_SAVE_FINAL ||
 		   migf->buf_pos < migf->buf_len ||
@@ -439,7 +483,7 @@ static long vmig_precopy_info(struct vmig_file *migf, void __user *arg)
 		return -EINVAL;
 
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (vmig_file_dead(migf)) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -559,9 +603,10 @@ static void vmig_stop_saving(struct vmig_device *mig, bool tracking)
 
 static int vmig_resume_fail(struct vmig_file *migf, int err, const char *why)
 {
-	dev_err(vmig_dev(migf->mig),
-		"migration stream rejected at record %u: %s (%d)\n",
-		migf->chk.next_seq, why, err);
+	/* A user can feed any number of bad streams: don't flood the log. */
+	dev_err_ratelimited(vmig_dev(migf->mig),
+			    "migration stream rejected at record %u: %s (%d)\n",
+			    migf->chk.next_seq, why, err);
 	migf->err = err;
 	return err;
 }
@@ -677,7 +722,7 @@ static ssize_t vmig_resume_write(struct file *filp, const char __user *ubuf,
 		return -ESPIPE;
 
 	mutex_lock(&migf->lock);
-	if (migf->disabled)
+	if (vmig_file_dead(migf))
 		ret = -ENODEV;
 	else if (migf->err)
 		ret = migf->err;
@@ -694,7 +739,7 @@ static __poll_t vmig_resume_poll(struct file *filp, poll_table *wait)
 
 	poll_wait(filp, &migf->wq, wait);
 	mutex_lock(&migf->lock);
-	if (migf->disabled || migf->err)
+	if (vmig_file_dead(migf) || migf->err)
 		mask = EPOLLERR | EPOLLHUP;
 	else
 		mask = EPOLLOUT | EPOLLWRNORM;
@@ -734,15 +779,16 @@ static int vmig_apply(struct vmig_device *mig)
 	mutex_lock(&migf->lock);
 	if (migf->err) {
 		ret = migf->err;
-		dev_err(vmig_dev(mig), "cannot leave RESUMING: the stream was rejected (%d)\n",
-			ret);
+		dev_err_ratelimited(vmig_dev(mig),
+				    "cannot leave RESUMING: the stream was rejected (%d)\n",
+				    ret);
 		goto out;
 	}
 	if (migf->stage != VMIG_RES_DONE) {
 		ret = -EINVAL;
-		dev_err(vmig_dev(mig),
-			"cannot leave RESUMING: stream truncated after %u records\n",
-			migf->chk.next_seq);
+		dev_err_ratelimited(vmig_dev(mig),
+				    "cannot leave RESUMING: stream truncated after %u records\n",
+				    migf->chk.next_seq);
 		goto out;
 	}
 	ret = mig->ops->state_load(mig, migf->state, migf->state_len);
@@ -841,7 +887,7 @@ struct file *vmig_set_state(struct vmig_device *mig,
 	ktime_t t0;
 	int ret;
 
-	mutex_lock(&mig->state_mutex);
+	vmig_state_lock(mig);
 	if (!mig->usable)
 		res = ERR_PTR(-EOPNOTSUPP);
 	while (!IS_ERR(res) && mig->state != new_state) {
@@ -874,7 +920,7 @@ struct file *vmig_set_state(struct vmig_device *mig,
 int vmig_get_state(struct vmig_device *mig,
 		   enum vfio_device_mig_state *cur_state)
 {
-	mutex_lock(&mig->state_mutex);
+	vmig_state_lock(mig);
 	*cur_state = mig->state;
 	vmig_state_unlock(mig);
 	return 0;
@@ -889,7 +935,7 @@ int vmig_get_data_size(struct vmig_device *mig, unsigned long *len)
 	size_t tail = sizeof(struct vmig_rec_hdr) * 2 + mig->info.state_max +
 		sizeof(struct vmig_rec_end);
 
-	mutex_lock(&mig->state_mutex);
+	vmig_state_lock(mig);
 	migf = mig->saving;
 	if (!mig->usable) {
 		*len = 0;
@@ -961,7 +1007,7 @@ int vmig_open(struct vmig_device *mig)
 		dev_err(vmig_dev(mig), "device reports unusable migration geometry\n");
 		return -EIO;
 	}
-	mutex_lock(&mig->state_mutex);
+	vmig_state_lock(mig);
 	mig->info = info;
 	mig->usable = true;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
@@ -971,7 +1017,7 @@ int vmig_open(struct vmig_device *mig)
 
 void vmig_close(struct vmig_device *mig)
 {
-	mutex_lock(&mig->state_mutex);
+	vmig_state_lock(mig);
 	vmig_end_sessions(mig);
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mig->usable = false;
@@ -980,17 +1026,16 @@ void vmig_close(struct vmig_device *mig)
 
 /*
  * The function was reset (VFIO_DEVICE_RESET, FLR, bus reset): the device is
- * RUNNING again and any session is over.  state_mutex may be held by the
- * task that triggered this (see the comment at the top), so defer to it.
+ * RUNNING again and any session is over.  The caller holds memory_lock for
+ * writing, which arcs and session readers may be waiting for while they
+ * hold state_mutex or a session mutex: take neither (see the comment at the
+ * top).  Sessions see the new count at once; the next holder of
+ * state_mutex moves the FSM to RUNNING and ends them.
  */
 void vmig_reset_done(struct vmig_device *mig)
 {
 	spin_lock(&mig->reset_lock);
 	mig->deferred_reset = true;
-	if (!mutex_trylock(&mig->state_mutex)) {
-		spin_unlock(&mig->reset_lock);
-		return;
-	}
+	WRITE_ONCE(mig->reset_gen, mig->reset_gen + 1);
 	spin_unlock(&mig->reset_lock);
-	vmig_state_unlock(mig);
 }

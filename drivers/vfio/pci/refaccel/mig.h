@@ -25,8 +25,9 @@ struct vmig_file;
  * @info: device facts from @ops->get_info, valid while open
  * @state_mutex: serialises FSM arcs; taken before any session lock
  * @state: current FSM state
- * @reset_lock: protects @deferred_reset
- * @deferred_reset: a reset happened while @state_mutex was held elsewhere
+ * @reset_lock: protects @deferred_reset and @reset_gen updates
+ * @deferred_reset: a reset happened; the next @state_mutex holder acts on it
+ * @reset_gen: resets seen, read locklessly by sessions
  * @saving: session of the saving group (holds a file reference)
  * @resuming: RESUMING session (holds a file reference)
  * @quiesce_timeout_ms: bound on RUNNING -> RUNNING_P2P
@@ -40,6 +41,7 @@ struct vmig_device {
 	enum vfio_device_mig_state state;
 	spinlock_t reset_lock;		/* see kernel-doc above */
 	bool deferred_reset;
+	u32 reset_gen;
 	struct vmig_file *saving;
 	struct vmig_file *resuming;
 	unsigned int quiesce_timeout_ms;

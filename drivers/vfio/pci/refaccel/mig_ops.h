@@ -8,8 +8,11 @@
  * hardware action, and the core decides when to call it.  Adding a device
  * means writing one ops file.
  *
- * Every operation is called with the core's state mutex held, may sleep,
- * and returns 0 or a negative errno after logging why with dev_err().
+ * Operations may sleep and return 0 or a negative errno after logging why
+ * with dev_err().  All are called with the core's state mutex held, except
+ * @mem_read and @mem_track_sync: data_fd reads call those with only their
+ * session's mutex, so they may run concurrently with an arc's quiesce or
+ * freeze and must not share device registers with them.
  */
 #ifndef VMIG_OPS_H
 #define VMIG_OPS_H

@@ -222,6 +222,7 @@ static const char *const refaccel_mig_err_str[] = {
 	[REFACCEL_MIG_ERR_BAD_SIZE]	= "bad state size",
 	[REFACCEL_MIG_ERR_BAD_CRC]	= "state checksum mismatch",
 	[REFACCEL_MIG_ERR_BAD_FIELD]	= "state field out of range",
+	[REFACCEL_MIG_ERR_BAD_CMD]	= "unknown migration command",
 };
 
 /* Check the outcome of a MIG_CMD; map device errors to errnos. */
@@ -240,9 +241,10 @@ static int refaccel_cmd_result(struct refaccel_vfio_device *rv, const char *cmd,
 	ret = rv_read(rv, REFACCEL_REG_MIG_ERR, &err);
 	if (ret)
 		return ret;
-	dev_err(rv_dev(rv), "device %s failed: %s (code %u, status %#x)\n", cmd,
-		err < ARRAY_SIZE(refaccel_mig_err_str) ?
-		refaccel_mig_err_str[err] : "unknown", err, status);
+	/* A restore fails for every bad stream a user feeds: rate limit. */
+	dev_err_ratelimited(rv_dev(rv), "device %s failed: %s (code %u, status %#x)\n",
+			    cmd, err < ARRAY_SIZE(refaccel_mig_err_str) ?
+			    refaccel_mig_err_str[err] : "unknown", err, status);
 	switch (err) {
 	case REFACCEL_MIG_ERR_BAD_CRC:
 		return -EBADMSG;
