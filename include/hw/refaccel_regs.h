@@ -125,6 +125,7 @@
 #define  REFACCEL_MIG_ERR_BAD_SIZE	5
 #define  REFACCEL_MIG_ERR_BAD_CRC	6
 #define  REFACCEL_MIG_ERR_BAD_FIELD	7	/* a value out of range */
+#define  REFACCEL_MIG_ERR_BAD_CMD	8	/* unknown MIG_CMD value */
 #define REFACCEL_REG_MIG_STATE_SIZE	0x1010	/* RW: bytes in window */
 #define REFACCEL_REG_MIG_STATE_OFFSET	0x1014	/* RW: byte offset, 4-aligned */
 #define REFACCEL_REG_MIG_STATE_DATA	0x1018	/* RW: 4 bytes, offset += 4 */
@@ -133,6 +134,7 @@
 #define REFACCEL_REG_MIG_STATE_MAX	0x1024	/* RO: window capacity */
 #define REFACCEL_REG_MIG_PARKED		0x1028	/* RO: parked descriptors */
 #define REFACCEL_MIG_STATE_MAGIC	0x52415354	/* "RAST" */
+#define REFACCEL_MIG_FORMAT_V1		1	/* MIG_FORMAT of this spec */
 
 /* ---- SRAM dirty bitmap (CPU and device writes to BAR2) ---- */
 #define REFACCEL_REG_SRAM_DIRTY_CTRL	0x1100	/* RW */

@@ -8,6 +8,10 @@
  * a vIOMMU when there is one).  Every operation takes a configurable amount
  * of virtual time so that work is genuinely in flight.
  *
+ * A migration block quiesces and freezes the engine and saves/restores its
+ * whole internal state through an MMIO window; BAR2 writes are tracked in
+ * a read-and-clear dirty bitmap for pre-copy of the SRAM.
+ *
  * The register map lives in hw/refaccel_regs.h, shared with the driver and
  * the tests; the behaviour is described in the project's
  * Documentation/device-spec.rst.
@@ -46,34 +50,46 @@ OBJECT_DECLARE_SIMPLE_TYPE(RefaccelState, REFACCEL)
 
 /* PCI capability layout */
 #define REFACCEL_PCIE_CAP_OFFSET    0x80
+#define REFACCEL_PM_CAP_OFFSET      0x60
 #define REFACCEL_PASID_MAX_WIDTH    20
 
-/* The descriptor structure must fit in one ring slot. */
-QEMU_BUILD_BUG_ON(sizeof(struct refaccel_desc) > REFACCEL_DESC_SIZE);
+/* Migration block: the save/restore window and the version 1 layout. */
+#define REFACCEL_MIG_WINDOW_SIZE    4096
+#define REFACCEL_MIG_HDR_SIZE       24      /* magic ver compat len crc rsvd */
+#define REFACCEL_MIG_FIXED_SIZE     112     /* payload before the FIFO */
+#define REFACCEL_MIG_ENTRY_SIZE     72      /* raw desc + state + remaining */
+
+/* A descriptor is exactly one ring slot, a completion exactly 16 bytes. */
+QEMU_BUILD_BUG_ON(sizeof(struct refaccel_desc) != REFACCEL_DESC_SIZE);
 QEMU_BUILD_BUG_ON(sizeof(struct refaccel_cpl) != REFACCEL_CPL_SIZE);
 QEMU_BUILD_BUG_ON(REFACCEL_NUM_VECTORS > 32);
+/* the largest state must fit the window with room to spare */
+QEMU_BUILD_BUG_ON(REFACCEL_MIG_HDR_SIZE + REFACCEL_MIG_FIXED_SIZE +
+                  REFACCEL_FIFO_DEPTH * REFACCEL_MIG_ENTRY_SIZE >
+                  REFACCEL_MIG_WINDOW_SIZE / 4);
 
 /*
  * Life cycle of a FIFO entry.  Only the entry at the FIFO head moves past
- * QUEUED.  The enum values are part of the (phase 2) saved state format.
+ * QUEUED.  The values are part of the saved state format (version 1).
  */
 typedef enum RefaccelEntryState {
-    REFACCEL_ENT_QUEUED = 0,    /* fetched, waiting to reach the FIFO head */
-    REFACCEL_ENT_RUNNING = 1,   /* op latency running until @deadline */
-    REFACCEL_ENT_DONE = 2,      /* executed, completion waits for a CQ slot */
+    REFACCEL_ENT_QUEUED = 0,    /* fetched, not started (or parked) */
+    REFACCEL_ENT_RUNNING = 1,   /* "executing": op latency running */
 } RefaccelEntryState;
 
 typedef struct RefaccelEntry {
-    struct refaccel_desc desc;  /* decoded to host byte order */
-    uint32_t state;             /* RefaccelEntryState */
-    int64_t deadline;           /* QEMU_CLOCK_VIRTUAL ns, when RUNNING */
-    uint32_t cpl_status;        /* enum refaccel_cpl_status, when DONE */
-    uint32_t cpl_result;        /* when DONE */
+    uint8_t raw[REFACCEL_DESC_SIZE];    /* as fetched (saved verbatim) */
+    struct refaccel_desc desc;          /* raw decoded to host byte order */
+    uint32_t state;                     /* RefaccelEntryState */
+    bool paused;                        /* RUNNING, stopped by quiesce/freeze */
+    int64_t deadline;                   /* RUNNING && !paused: virtual ns */
+    uint32_t remaining;                 /* RUNNING && paused: ns left */
 } RefaccelEntry;
 
 /*
  * Everything the guest can observe lives in RefaccelRegs so that reset is
- * one memset plus defaults, and so that phase 2 can serialise it.
+ * one memset plus defaults, and so that the migration block can serialise
+ * it (see refaccel_mig_save() for what is and is not saved).
  */
 typedef struct RefaccelRegs {
     uint32_t ctrl;              /* REFACCEL_CTRL_ENABLE only */
@@ -96,6 +112,7 @@ typedef struct RefaccelRegs {
 
     uint32_t int_status;
     uint32_t int_mask;
+    uint32_t int_owed;          /* messages held back while stopped */
 
     uint32_t cnt_fetched;
     uint32_t cnt_completed;
@@ -111,6 +128,29 @@ typedef struct RefaccelRegs {
     uint32_t fifo_count;
 } RefaccelRegs;
 
+/* Progress of a QUIESCE request that has not reached QUIESCED yet. */
+typedef enum RefaccelQuiesce {
+    REFACCEL_Q_IDLE = 0,        /* no request, or QUIESCED reached */
+    REFACCEL_Q_DRAINING,        /* the executing op may still finish */
+    REFACCEL_Q_DRAINED,         /* stopped; QUIESCED delayed (test knobs) */
+} RefaccelQuiesce;
+
+/* The migration and SRAM dirty blocks (not part of the saved state). */
+typedef struct RefaccelMig {
+    uint32_t ctrl;              /* MIG_CTRL */
+    bool quiesced;              /* MIG_STATUS.QUIESCED (always set if frozen) */
+    uint32_t qstate;            /* RefaccelQuiesce */
+    uint32_t status;            /* SAVED, RESTORED, CMD_ERR */
+    uint32_t err;               /* MIG_ERR */
+    uint32_t state_size;
+    bool size_invalid;          /* SIZE written above the window */
+    uint32_t state_offset;
+    uint8_t window[REFACCEL_MIG_WINDOW_SIZE];
+
+    uint32_t dirty_ctrl;        /* SRAM_DIRTY_CTRL (ENABLE): saved */
+    uint32_t dirty_index;       /* SRAM_DIRTY_INDEX */
+} RefaccelMig;
+
 struct RefaccelState {
     PCIDevice parent_obj;
 
@@ -120,13 +160,19 @@ struct RefaccelState {
     uint8_t *sram_ptr;
 
     QEMUTimer op_timer;
+    QEMUTimer quiesce_timer;    /* TEST_QUIESCE_DELAY */
     QEMUBH *work_bh;
     uint8_t *bounce;            /* max_xfer bytes */
+    unsigned long *dirty_bm;    /* SRAM pages written (read-and-clear) */
+    uint32_t dirty_pages;
+    bool sram_logging;          /* VGA dirty log on BAR2, realize to exit */
+    uint32_t compat_id;
 
     /* bumped by every reset: in-progress work notices it and gives up */
     uint64_t generation;
 
     RefaccelRegs r;
+    RefaccelMig m;
 
     /* properties */
     uint64_t sram_size;
@@ -159,7 +205,8 @@ static void refaccel_guest_error(RefaccelState *s, const char *fmt, ...)
 
 static uint32_t refaccel_caps(RefaccelState *s)
 {
-    uint32_t caps = REFACCEL_CAP_P2P;
+    uint32_t caps = REFACCEL_CAP_P2P | REFACCEL_CAP_MIGRATION |
+                    REFACCEL_CAP_SRAM_DIRTY;
 
     if (s->testctl) {
         caps |= REFACCEL_CAP_TESTCTL;
@@ -191,6 +238,29 @@ static bool refaccel_busy(RefaccelState *s)
     return s->r.fifo_count != 0;
 }
 
+static bool refaccel_frozen(RefaccelState *s)
+{
+    return s->m.ctrl & REFACCEL_MIG_CTRL_FREEZE;
+}
+
+/* May the device fetch descriptors and start new ops? */
+static bool refaccel_may_start(RefaccelState *s)
+{
+    return !(s->m.ctrl &
+             (REFACCEL_MIG_CTRL_QUIESCE | REFACCEL_MIG_CTRL_FREEZE));
+}
+
+/*
+ * Stopped: no DMA, no interrupt message, no op progress.  True once a
+ * quiesce has drained (whether or not QUIESCED is visible yet) and while
+ * frozen.
+ */
+static bool refaccel_stopped(RefaccelState *s)
+{
+    return refaccel_frozen(s) || s->m.quiesced ||
+           s->m.qstate == REFACCEL_Q_DRAINED;
+}
+
 static uint32_t refaccel_status(RefaccelState *s)
 {
     uint32_t v = s->r.status & REFACCEL_STATUS_HALTED;
@@ -211,7 +281,15 @@ static void refaccel_notify(RefaccelState *s, uint32_t bits)
     PCIDevice *pdev = PCI_DEVICE(s);
     unsigned vec;
 
-    if (!bits || !msix_enabled(pdev)) {
+    if (!bits) {
+        return;
+    }
+    if (refaccel_stopped(s)) {
+        /* no message while quiesced: owed until the device runs again */
+        s->r.int_owed |= bits;
+        return;
+    }
+    if (!msix_enabled(pdev)) {
         return;
     }
     for (vec = 0; vec < REFACCEL_NUM_VECTORS; vec++) {
@@ -231,6 +309,9 @@ static void refaccel_raise(RefaccelState *s, uint32_t bits)
 }
 
 /* ---- engine ---- */
+
+static void refaccel_kick(RefaccelState *s);
+static void refaccel_quiesce_progress(RefaccelState *s);
 
 static void refaccel_fifo_clear(RefaccelState *s)
 {
@@ -255,14 +336,19 @@ static bool refaccel_ring_size_ok(uint32_t size)
            size <= REFACCEL_RING_MAX_ENTRIES && is_power_of_2(size);
 }
 
-static bool refaccel_ring_config_ok(RefaccelState *s)
+static bool refaccel_ring_config_ok(const RefaccelRegs *r)
 {
-    return refaccel_ring_size_ok(s->r.sq_size) &&
-           refaccel_ring_size_ok(s->r.cq_size) &&
-           QEMU_IS_ALIGNED(s->r.sq_base, REFACCEL_DESC_SIZE) &&
-           QEMU_IS_ALIGNED(s->r.cq_base, REFACCEL_CPL_SIZE) &&
-           s->r.sq_head < s->r.sq_size && s->r.sq_tail < s->r.sq_size &&
-           s->r.cq_head < s->r.cq_size && s->r.cq_tail < s->r.cq_size;
+    return refaccel_ring_size_ok(r->sq_size) &&
+           refaccel_ring_size_ok(r->cq_size) &&
+           QEMU_IS_ALIGNED(r->sq_base, REFACCEL_DESC_SIZE) &&
+           QEMU_IS_ALIGNED(r->cq_base, REFACCEL_CPL_SIZE) &&
+           r->sq_head < r->sq_size && r->sq_tail < r->sq_size &&
+           r->cq_head < r->cq_size && r->cq_tail < r->cq_size;
+}
+
+static bool refaccel_cq_full(RefaccelState *s)
+{
+    return ((s->r.cq_tail + 1) & (s->r.cq_size - 1)) == s->r.cq_head;
 }
 
 static void refaccel_decode_desc(struct refaccel_desc *d, const uint8_t *raw)
@@ -302,8 +388,8 @@ static void refaccel_fifo_pop(RefaccelState *s)
 }
 
 /*
- * Fetch descriptors while the engine is enabled and there is room.
- * Returns false when a reset happened meanwhile (caller must stop).
+ * Fetch descriptors while the engine is enabled, not quiesced and there is
+ * room.  Returns false when a reset happened meanwhile (caller must stop).
  */
 static bool refaccel_fetch(RefaccelState *s)
 {
@@ -311,6 +397,7 @@ static bool refaccel_fetch(RefaccelState *s)
     uint8_t raw[REFACCEL_DESC_SIZE];
 
     while (refaccel_enabled(s) && !refaccel_halted(s) &&
+           refaccel_may_start(s) &&
            s->r.sq_head != s->r.sq_tail &&
            s->r.fifo_count < REFACCEL_FIFO_DEPTH) {
         dma_addr_t addr = s->r.sq_base +
@@ -331,6 +418,7 @@ static bool refaccel_fetch(RefaccelState *s)
         e = &s->r.fifo[(s->r.fifo_head + s->r.fifo_count) %
                        REFACCEL_FIFO_DEPTH];
         memset(e, 0, sizeof(*e));
+        memcpy(e->raw, raw, sizeof(raw));
         refaccel_decode_desc(&e->desc, raw);
         e->state = REFACCEL_ENT_QUEUED;
         s->r.fifo_count++;
@@ -344,6 +432,17 @@ static bool refaccel_sram_range_ok(RefaccelState *s, uint64_t off,
                                    uint32_t len)
 {
     return off <= s->sram_size && len <= s->sram_size - off;
+}
+
+/* The device itself wrote SRAM: count it even if no CPU log catches it. */
+static void refaccel_sram_written(RefaccelState *s, uint64_t off, uint32_t len)
+{
+    memory_region_set_dirty(&s->sram, off, len);
+    if (s->m.dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE) {
+        bitmap_set(s->dirty_bm, off / REFACCEL_SRAM_DIRTY_PAGE_SIZE,
+                   (off + len - 1) / REFACCEL_SRAM_DIRTY_PAGE_SIZE -
+                   off / REFACCEL_SRAM_DIRTY_PAGE_SIZE + 1);
+    }
 }
 
 /*
@@ -429,7 +528,7 @@ static uint32_t refaccel_execute(RefaccelState *s,
         return REFACCEL_CPL_OK;
     case REFACCEL_OP_LOAD:
         memcpy(s->sram_ptr + d->dst, buf, len);
-        memory_region_set_dirty(&s->sram, d->dst, len);
+        refaccel_sram_written(s, d->dst, len);
         return REFACCEL_CPL_OK;
     case REFACCEL_OP_COPY:
     case REFACCEL_OP_FILL:
@@ -447,25 +546,22 @@ static uint32_t refaccel_execute(RefaccelState *s,
 }
 
 /*
- * Write the completion of the FIFO head if the CQ has room.  Returns true
- * when the entry left the FIFO (completed, or dropped by a halt/reset).
+ * Write the completion of the FIFO head, which just executed; the caller
+ * checked that the CQ has room (only the driver's CQ_HEAD doorbell changes
+ * that meanwhile, and only ever frees slots).  The entry leaves the FIFO.
  */
-static bool refaccel_post_completion(RefaccelState *s, RefaccelEntry *e)
+static void refaccel_post_completion(RefaccelState *s, RefaccelEntry *e,
+                                     uint32_t status, uint32_t result)
 {
     uint64_t gen = s->generation;
-    uint32_t mask = s->r.cq_size - 1;
     uint8_t raw[REFACCEL_CPL_SIZE] = { 0 };
     dma_addr_t addr;
     MemTxResult res;
     bool irq;
 
-    if (((s->r.cq_tail + 1) & mask) == s->r.cq_head) {
-        return false;       /* CQ full: wait for a CQ_HEAD doorbell */
-    }
-
     stq_le_p(raw + offsetof(struct refaccel_cpl, tag), e->desc.tag);
-    stl_le_p(raw + offsetof(struct refaccel_cpl, result), e->cpl_result);
-    stw_le_p(raw + offsetof(struct refaccel_cpl, status), e->cpl_status);
+    stl_le_p(raw + offsetof(struct refaccel_cpl, result), result);
+    stw_le_p(raw + offsetof(struct refaccel_cpl, status), status);
     raw[offsetof(struct refaccel_cpl, opcode)] = e->desc.opcode;
     raw[offsetof(struct refaccel_cpl, flags)] =
         s->r.cq_phase ? REFACCEL_CPL_F_PHASE : 0;
@@ -473,21 +569,21 @@ static bool refaccel_post_completion(RefaccelState *s, RefaccelEntry *e)
     addr = s->r.cq_base + (uint64_t)s->r.cq_tail * REFACCEL_CPL_SIZE;
     res = pci_dma_write(PCI_DEVICE(s), addr, raw, sizeof(raw));
     if (s->generation != gen) {
-        return true;
+        return;
     }
     if (res != MEMTX_OK) {
         refaccel_guest_error(s, "CQ write at 0x%" PRIx64 " failed",
                              (uint64_t)addr);
         refaccel_halt(s, REFACCEL_HALT_CQ_WRITE);
-        return true;
+        return;
     }
 
-    s->r.cq_tail = (s->r.cq_tail + 1) & mask;
+    s->r.cq_tail = (s->r.cq_tail + 1) & (s->r.cq_size - 1);
     if (s->r.cq_tail == 0) {
         s->r.cq_phase ^= 1;
     }
     s->r.cnt_completed++;
-    if (e->cpl_status != REFACCEL_CPL_OK) {
+    if (status != REFACCEL_CPL_OK) {
         s->r.cnt_errors++;
     }
     irq = !(e->desc.flags & REFACCEL_DESC_F_NO_IRQ);
@@ -495,12 +591,16 @@ static bool refaccel_post_completion(RefaccelState *s, RefaccelEntry *e)
     if (irq) {
         refaccel_raise(s, REFACCEL_INT_COMPLETION);
     }
-    return true;
 }
 
 /*
  * The engine.  Runs from a bottom half guarded against re-entrant MMIO, so
  * a DMA that targets this device's own BARs fails instead of recursing.
+ *
+ * The FIFO head op runs its latency, then executes (DMA, completion,
+ * interrupt) in one step once the CQ has a free slot; until then it waits
+ * unexecuted.  A quiesce lets an op whose latency is running finish, but
+ * starts nothing new; once stopped, nothing here runs.
  */
 static void refaccel_work(void *opaque)
 {
@@ -510,9 +610,12 @@ static void refaccel_work(void *opaque)
     /* a DMA could unplug us (config write through ECAM): stay alive */
     object_ref(OBJECT(s));
 
-    while (progress && !refaccel_halted(s)) {
+    while (progress && !refaccel_halted(s) && !refaccel_stopped(s)) {
         uint64_t gen = s->generation;
         RefaccelEntry *e;
+        struct refaccel_desc d;
+        uint32_t st, result;
+        bool aborted;
 
         progress = false;
         if (!refaccel_fetch(s)) {
@@ -525,40 +628,39 @@ static void refaccel_work(void *opaque)
             break;
         }
 
-        switch (e->state) {
-        case REFACCEL_ENT_QUEUED:
+        if (e->state == REFACCEL_ENT_QUEUED) {
+            if (!refaccel_may_start(s)) {
+                break;
+            }
             e->state = REFACCEL_ENT_RUNNING;
+            e->paused = false;
             e->deadline = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
                           s->r.op_latency_ns;
             timer_mod(&s->op_timer, e->deadline);
             break;
-        case REFACCEL_ENT_RUNNING:
-            if (qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) < e->deadline) {
-                timer_mod(&s->op_timer, e->deadline);
-                break;
-            } else {
-                struct refaccel_desc d = e->desc;
-                uint32_t result;
-                bool aborted;
-                uint32_t st = refaccel_execute(s, &d, &result, &aborted);
-
-                if (aborted || s->generation != gen) {
-                    progress = true;    /* reset meanwhile: start over */
-                    break;
-                }
-                e->cpl_status = st;
-                e->cpl_result = result;
-                e->state = REFACCEL_ENT_DONE;
-            }
-            /* fall through */
-        case REFACCEL_ENT_DONE:
-            progress = refaccel_post_completion(s, e);
-            break;
-        default:
-            g_assert_not_reached();
         }
+
+        if (e->paused) {
+            break;      /* cannot happen unless stopped; be safe anyway */
+        }
+        if (qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) < e->deadline) {
+            timer_mod(&s->op_timer, e->deadline);
+            break;
+        }
+        if (refaccel_cq_full(s)) {
+            break;      /* wait for a CQ_HEAD doorbell, unexecuted */
+        }
+        d = e->desc;
+        st = refaccel_execute(s, &d, &result, &aborted);
+        if (aborted || s->generation != gen) {
+            progress = true;            /* reset meanwhile: start over */
+            continue;
+        }
+        refaccel_post_completion(s, e, st, result);
+        progress = true;
     }
 
+    refaccel_quiesce_progress(s);
     object_unref(OBJECT(s));
 }
 
@@ -572,13 +674,623 @@ static void refaccel_op_timer(void *opaque)
     refaccel_kick(opaque);
 }
 
+/* ---- quiesce and freeze ---- */
+
+static void refaccel_set_quiesced(RefaccelState *s)
+{
+    timer_del(&s->quiesce_timer);
+    s->m.quiesced = true;
+    s->m.qstate = REFACCEL_Q_IDLE;
+}
+
+/* Drained: QUIESCED now, later (TEST_QUIESCE_DELAY) or never. */
+static void refaccel_quiesce_finish(RefaccelState *s)
+{
+    if (s->m.qstate != REFACCEL_Q_DRAINED || s->m.quiesced ||
+        timer_pending(&s->quiesce_timer)) {
+        return;
+    }
+    if (s->testctl && (s->r.test_flags & REFACCEL_TEST_NEVER_QUIESCE)) {
+        return;
+    }
+    if (s->testctl && s->r.test_quiesce_delay) {
+        timer_mod(&s->quiesce_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)s->r.test_quiesce_delay * SCALE_US);
+        return;
+    }
+    refaccel_set_quiesced(s);
+}
+
+static void refaccel_quiesce_timer(void *opaque)
+{
+    RefaccelState *s = opaque;
+
+    if (s->m.qstate == REFACCEL_Q_DRAINED && !s->m.quiesced &&
+        !(s->testctl && (s->r.test_flags & REFACCEL_TEST_NEVER_QUIESCE))) {
+        refaccel_set_quiesced(s);
+    }
+}
+
+/*
+ * While a quiesce drains: is the head op still executing?  An op whose
+ * latency is over but that cannot complete because the CQ is full is
+ * parked (back to QUEUED: it restarts its full latency later).
+ */
+static void refaccel_quiesce_progress(RefaccelState *s)
+{
+    RefaccelEntry *e = refaccel_fifo_head(s);
+
+    if (s->m.qstate != REFACCEL_Q_DRAINING) {
+        return;
+    }
+    if (e && e->state == REFACCEL_ENT_RUNNING && !refaccel_halted(s)) {
+        if (qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) < e->deadline) {
+            return;                     /* the op timer brings us back */
+        }
+        if (!refaccel_cq_full(s)) {
+            refaccel_kick(s);           /* it executes, then we come back */
+            return;
+        }
+        e->state = REFACCEL_ENT_QUEUED;
+        e->deadline = 0;
+    }
+    s->m.qstate = REFACCEL_Q_DRAINED;
+    refaccel_quiesce_finish(s);
+}
+
+/* Stop the head op's clock: it keeps the latency it has left. */
+static void refaccel_pause_head(RefaccelState *s)
+{
+    RefaccelEntry *e = refaccel_fifo_head(s);
+    int64_t left;
+
+    timer_del(&s->op_timer);
+    if (e && e->state == REFACCEL_ENT_RUNNING && !e->paused) {
+        left = e->deadline - qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+        e->remaining = MIN(MAX(left, 0), (int64_t)UINT32_MAX);
+        e->paused = true;
+        e->deadline = 0;
+    }
+}
+
+/* Leave the quiesced state (or cancel a quiesce in progress). */
+static void refaccel_resume(RefaccelState *s)
+{
+    RefaccelEntry *e = refaccel_fifo_head(s);
+    uint32_t owed;
+
+    timer_del(&s->quiesce_timer);
+    s->m.quiesced = false;
+    s->m.qstate = REFACCEL_Q_IDLE;
+    if (e && e->state == REFACCEL_ENT_RUNNING && e->paused) {
+        e->deadline = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + e->remaining;
+        e->remaining = 0;
+        e->paused = false;
+    }
+    owed = s->r.int_owed & s->r.int_status & ~s->r.int_mask;
+    s->r.int_owed = 0;
+    refaccel_notify(s, owed);
+    refaccel_kick(s);
+}
+
+static void refaccel_write_mig_ctrl(RefaccelState *s, uint32_t val)
+{
+    const uint32_t valid = REFACCEL_MIG_CTRL_QUIESCE |
+                           REFACCEL_MIG_CTRL_ABORT_PRI |
+                           REFACCEL_MIG_CTRL_FREEZE;
+    uint32_t old = s->m.ctrl;
+    uint32_t new = val & valid;
+
+    if (val & ~valid) {
+        refaccel_guest_error(s, "MIG_CTRL reserved bits 0x%x ignored",
+                             val & ~valid);
+    }
+    s->m.ctrl = new;
+
+    if (!(old & REFACCEL_MIG_CTRL_FREEZE) && (new & REFACCEL_MIG_CTRL_FREEZE)) {
+        /* freeze: stop every clock; implies an immediate quiesce */
+        timer_del(&s->quiesce_timer);
+        refaccel_pause_head(s);
+        if (!s->m.quiesced) {
+            refaccel_set_quiesced(s);
+        }
+        return;
+    }
+    if (new & REFACCEL_MIG_CTRL_FREEZE) {
+        return;         /* still frozen: QUIESCE changes are only recorded */
+    }
+    if (old & REFACCEL_MIG_CTRL_FREEZE) {
+        /* thaw: quiesced if QUIESCE is set, running otherwise */
+        if (!(new & REFACCEL_MIG_CTRL_QUIESCE)) {
+            refaccel_resume(s);
+        }
+        return;
+    }
+    if (!(old & REFACCEL_MIG_CTRL_QUIESCE) &&
+        (new & REFACCEL_MIG_CTRL_QUIESCE)) {
+        s->m.qstate = REFACCEL_Q_DRAINING;
+        refaccel_quiesce_progress(s);
+    } else if ((old & REFACCEL_MIG_CTRL_QUIESCE) &&
+               !(new & REFACCEL_MIG_CTRL_QUIESCE)) {
+        refaccel_resume(s);
+    }
+}
+
+/* ---- SRAM dirty bitmap ---- */
+
+static uint32_t refaccel_dirty_words(RefaccelState *s)
+{
+    return DIV_ROUND_UP(s->dirty_pages, 32);
+}
+
+/*
+ * BAR2 logs CPU and peer writes for the VGA client from realize to exit.
+ * The log is never switched on and off at run time: that is a memory
+ * topology commit, and QEMU 10.0's TCG resolves a vCPU's I/O TLB entries
+ * against the live dispatch while its TLB flush is still pending, so a
+ * vCPU racing such a commit can abort in iotlb_to_section() (found by
+ * fuzzing the migration stream, which starts and stops tracking often).
+ * SRAM_DIRTY_CTRL only decides whether the log is consumed.
+ */
+static void refaccel_dirty_log_take(RefaccelState *s, bool record)
+{
+    const hwaddr pg = REFACCEL_SRAM_DIRTY_PAGE_SIZE;
+    const hwaddr chunk = 32 * pg;
+    g_autofree DirtyBitmapSnapshot *snap = NULL;
+    hwaddr off, p, len;
+
+    /* syncs the accelerator's log first (KVM), then clears ours */
+    snap = memory_region_snapshot_and_clear_dirty(&s->sram, 0, s->sram_size,
+                                                  DIRTY_MEMORY_VGA);
+    if (!record) {
+        return;
+    }
+    for (off = 0; off < s->sram_size; off += chunk) {
+        len = MIN(chunk, s->sram_size - off);
+        if (!memory_region_snapshot_get_dirty(&s->sram, snap, off, len)) {
+            continue;
+        }
+        for (p = off; p < off + len; p += pg) {
+            if (memory_region_snapshot_get_dirty(&s->sram, snap, p, pg)) {
+                set_bit(p / pg, s->dirty_bm);
+            }
+        }
+    }
+}
+
+/* While tracking: move what the log caught into our bitmap. */
+static void refaccel_dirty_sync(RefaccelState *s)
+{
+    if (s->m.dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE) {
+        refaccel_dirty_log_take(s, true);
+    }
+}
+
+static void refaccel_dirty_set_enable(RefaccelState *s, bool on)
+{
+    bool was = s->m.dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE;
+
+    if (on == was) {
+        return;
+    }
+    if (on) {
+        /* clean start: forget the log and the device-write bits */
+        refaccel_dirty_log_take(s, false);
+        bitmap_zero(s->dirty_bm, s->dirty_pages);
+        s->m.dirty_ctrl = REFACCEL_SRAM_DIRTY_ENABLE;
+    } else {
+        /* what was written while on stays readable until read */
+        refaccel_dirty_sync(s);
+        s->m.dirty_ctrl = 0;
+    }
+}
+
+static uint32_t refaccel_dirty_read_data(RefaccelState *s)
+{
+    uint32_t idx = s->m.dirty_index;
+    uint32_t word = 0;
+    uint32_t n, first;
+
+    if (s->m.dirty_index < UINT32_MAX) {
+        s->m.dirty_index++;
+    }
+    if (idx >= refaccel_dirty_words(s)) {
+        return 0;
+    }
+    refaccel_dirty_sync(s);
+    first = idx * 32;
+    for (n = 0; n < 32 && first + n < s->dirty_pages; n++) {
+        if (test_and_clear_bit(first + n, s->dirty_bm)) {
+            word |= 1u << n;
+        }
+    }
+    return word;
+}
+
+/* ---- save / restore ---- */
+
+static uint32_t refaccel_crc32c(const uint8_t *p, size_t len)
+{
+    /* the standard CRC-32C (see the CRC32C op) */
+    return crc32c(0xffffffff, p, len);
+}
+
+static uint32_t refaccel_compute_compat_id(RefaccelState *s)
+{
+    uint8_t b[28];
+
+    stl_le_p(b + 0, REFACCEL_MIG_STATE_MAGIC);
+    stl_le_p(b + 4, REFACCEL_MIG_FORMAT_V1);
+    stq_le_p(b + 8, s->sram_size);
+    stl_le_p(b + 16, s->max_xfer);
+    stl_le_p(b + 20, refaccel_caps(s) & ~REFACCEL_CAP_TESTCTL);
+    stl_le_p(b + 24, REFACCEL_FIFO_DEPTH);
+    return refaccel_crc32c(b, sizeof(b));
+}
+
+/* A little-endian cursor over the window. */
+typedef struct RefaccelCursor {
+    uint8_t *p;
+    size_t pos;
+    size_t len;
+} RefaccelCursor;
+
+static void cur_put32(RefaccelCursor *c, uint32_t v)
+{
+    g_assert(c->pos + 4 <= c->len);
+    stl_le_p(c->p + c->pos, v);
+    c->pos += 4;
+}
+
+static void cur_put64(RefaccelCursor *c, uint64_t v)
+{
+    g_assert(c->pos + 8 <= c->len);
+    stq_le_p(c->p + c->pos, v);
+    c->pos += 8;
+}
+
+static uint32_t cur_get32(RefaccelCursor *c)
+{
+    uint32_t v;
+
+    g_assert(c->pos + 4 <= c->len);
+    v = ldl_le_p(c->p + c->pos);
+    c->pos += 4;
+    return v;
+}
+
+static uint64_t cur_get64(RefaccelCursor *c)
+{
+    uint64_t v;
+
+    g_assert(c->pos + 8 <= c->len);
+    v = ldq_le_p(c->p + c->pos);
+    c->pos += 8;
+    return v;
+}
+
+static void refaccel_mig_fail(RefaccelState *s, uint32_t err, const char *what)
+{
+    s->m.status |= REFACCEL_MIG_STATUS_CMD_ERR;
+    s->m.err = err;
+    refaccel_guest_error(s, "migration command failed: %s (MIG_ERR %u)",
+                         what, err);
+}
+
+/*
+ * Version 1 payload, in this order (all little endian; see the spec):
+ * the fixed part, REFACCEL_MIG_FIXED_SIZE bytes, then per FIFO entry from
+ * the head: the raw 64-byte descriptor, its state, its remaining latency.
+ */
+static void refaccel_mig_save(RefaccelState *s)
+{
+    RefaccelRegs *r = &s->r;
+    RefaccelCursor c = {
+        .p = s->m.window + REFACCEL_MIG_HDR_SIZE,
+        .len = REFACCEL_MIG_WINDOW_SIZE - REFACCEL_MIG_HDR_SIZE,
+    };
+    uint32_t i, crc;
+
+    if (!refaccel_frozen(s)) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_NOT_FROZEN, "SAVE needs FREEZE");
+        return;
+    }
+    memset(s->m.window, 0, sizeof(s->m.window));
+
+    cur_put32(&c, r->ctrl);
+    cur_put32(&c, r->status & REFACCEL_STATUS_HALTED ? 1 : 0);
+    cur_put32(&c, r->halt_reason);
+    cur_put32(&c, r->op_latency_ns);
+    cur_put32(&c, s->max_xfer);
+    cur_put32(&c, s->sram_size);
+    cur_put64(&c, r->sq_base);
+    cur_put32(&c, r->sq_base_lo);
+    cur_put32(&c, r->sq_size);
+    cur_put32(&c, r->sq_head);
+    cur_put32(&c, r->sq_tail);
+    cur_put64(&c, r->cq_base);
+    cur_put32(&c, r->cq_base_lo);
+    cur_put32(&c, r->cq_size);
+    cur_put32(&c, r->cq_head);
+    cur_put32(&c, r->cq_tail);
+    cur_put32(&c, r->cq_phase);
+    cur_put32(&c, r->int_status);
+    cur_put32(&c, r->int_mask);
+    cur_put32(&c, r->int_owed);
+    cur_put32(&c, r->cnt_fetched);
+    cur_put32(&c, r->cnt_completed);
+    cur_put32(&c, r->cnt_errors);
+    cur_put32(&c, r->cnt_page_reqs);
+    cur_put32(&c, s->m.dirty_ctrl);
+    cur_put32(&c, r->fifo_count);
+    g_assert(c.pos == REFACCEL_MIG_FIXED_SIZE);
+
+    /* frozen: a running head op is already paused; make sure anyway */
+    refaccel_pause_head(s);
+    for (i = 0; i < r->fifo_count; i++) {
+        RefaccelEntry *e = &r->fifo[(r->fifo_head + i) % REFACCEL_FIFO_DEPTH];
+        bool running = e->state == REFACCEL_ENT_RUNNING;
+
+        memcpy(c.p + c.pos, e->raw, REFACCEL_DESC_SIZE);
+        c.pos += REFACCEL_DESC_SIZE;
+        cur_put32(&c, running ? REFACCEL_ENT_RUNNING : REFACCEL_ENT_QUEUED);
+        cur_put32(&c, running ? e->remaining : 0);
+    }
+
+    crc = refaccel_crc32c(c.p, c.pos);
+    stl_le_p(s->m.window + 0, REFACCEL_MIG_STATE_MAGIC);
+    stl_le_p(s->m.window + 4, REFACCEL_MIG_FORMAT_V1);
+    stl_le_p(s->m.window + 8, s->compat_id);
+    stl_le_p(s->m.window + 12, c.pos);
+    stl_le_p(s->m.window + 16, crc);
+    stl_le_p(s->m.window + 20, 0);
+    if (s->testctl && (r->test_flags & REFACCEL_TEST_CORRUPT_SAVE)) {
+        c.p[c.pos / 2] ^= 0x5a;
+    }
+
+    s->m.state_size = REFACCEL_MIG_HDR_SIZE + c.pos;
+    s->m.size_invalid = false;
+    s->m.state_offset = 0;
+    s->m.status |= REFACCEL_MIG_STATUS_SAVED;
+}
+
+/* Is an idle ring's saved register set one the registers could hold? */
+static bool refaccel_idle_ring_ok(uint32_t size, uint32_t head, uint32_t tail)
+{
+    if (!size) {
+        return head == 0 && tail == 0;
+    }
+    return head < size && tail < size;
+}
+
+static void refaccel_mig_restore(RefaccelState *s)
+{
+    uint8_t *w = s->m.window;
+    uint32_t size = s->m.state_size;
+    uint32_t plen, count, i;
+    RefaccelCursor c;
+    RefaccelRegs n;
+    uint32_t halted, dirty_ctrl, sram, xfer;
+    bool in_use;
+
+    s->m.status &= ~REFACCEL_MIG_STATUS_RESTORED;
+    if (!refaccel_frozen(s)) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_NOT_FROZEN,
+                          "RESTORE needs FREEZE");
+        return;
+    }
+    if (s->m.size_invalid || size < REFACCEL_MIG_HDR_SIZE ||
+        size > REFACCEL_MIG_WINDOW_SIZE) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_SIZE, "state size");
+        return;
+    }
+    if (ldl_le_p(w + 0) != REFACCEL_MIG_STATE_MAGIC) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_MAGIC, "magic");
+        return;
+    }
+    if (ldl_le_p(w + 4) != REFACCEL_MIG_FORMAT_V1) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_VERSION, "format version");
+        return;
+    }
+    if (ldl_le_p(w + 8) != s->compat_id) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_COMPAT, "compatibility id");
+        return;
+    }
+    plen = ldl_le_p(w + 12);
+    if (plen != size - REFACCEL_MIG_HDR_SIZE) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_SIZE,
+                          "payload length disagrees with MIG_STATE_SIZE");
+        return;
+    }
+    if (ldl_le_p(w + 16) != refaccel_crc32c(w + REFACCEL_MIG_HDR_SIZE, plen)) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_CRC, "payload CRC");
+        return;
+    }
+    if (ldl_le_p(w + 20) != 0) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_FIELD, "header reserved");
+        return;
+    }
+    if (plen < REFACCEL_MIG_FIXED_SIZE) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_SIZE, "payload too short");
+        return;
+    }
+
+    /* Decode into a scratch copy: nothing changes until all of it checks. */
+    c = (RefaccelCursor) {
+        .p = w + REFACCEL_MIG_HDR_SIZE,
+        .len = plen,
+    };
+    memset(&n, 0, sizeof(n));
+    n.ctrl = cur_get32(&c);
+    halted = cur_get32(&c);
+    n.halt_reason = cur_get32(&c);
+    n.op_latency_ns = cur_get32(&c);
+    xfer = cur_get32(&c);
+    sram = cur_get32(&c);
+    n.sq_base = cur_get64(&c);
+    n.sq_base_lo = cur_get32(&c);
+    n.sq_size = cur_get32(&c);
+    n.sq_head = cur_get32(&c);
+    n.sq_tail = cur_get32(&c);
+    n.cq_base = cur_get64(&c);
+    n.cq_base_lo = cur_get32(&c);
+    n.cq_size = cur_get32(&c);
+    n.cq_head = cur_get32(&c);
+    n.cq_tail = cur_get32(&c);
+    n.cq_phase = cur_get32(&c);
+    n.int_status = cur_get32(&c);
+    n.int_mask = cur_get32(&c);
+    n.int_owed = cur_get32(&c);
+    n.cnt_fetched = cur_get32(&c);
+    n.cnt_completed = cur_get32(&c);
+    n.cnt_errors = cur_get32(&c);
+    n.cnt_page_reqs = cur_get32(&c);
+    dirty_ctrl = cur_get32(&c);
+    count = cur_get32(&c);
+    g_assert(c.pos == REFACCEL_MIG_FIXED_SIZE);
+
+#define BAD_FIELD(cond, what) do {                                  \
+        if (cond) {                                                 \
+            refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_FIELD, what); \
+            return;                                                 \
+        }                                                           \
+    } while (0)
+
+    BAD_FIELD(count > REFACCEL_FIFO_DEPTH, "FIFO count above depth");
+    if (plen != REFACCEL_MIG_FIXED_SIZE + count * REFACCEL_MIG_ENTRY_SIZE) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_SIZE,
+                          "payload length disagrees with FIFO count");
+        return;
+    }
+    BAD_FIELD(n.ctrl & ~REFACCEL_CTRL_ENABLE, "CTRL");
+    BAD_FIELD(halted > 1, "halted flag");
+    BAD_FIELD(halted ? n.halt_reason < REFACCEL_HALT_SQ_FETCH ||
+                       n.halt_reason > REFACCEL_HALT_RING_CONFIG
+                     : n.halt_reason != REFACCEL_HALT_NONE, "HALT_REASON");
+    BAD_FIELD(halted && count, "FIFO entries on a halted device");
+    BAD_FIELD(xfer != s->max_xfer, "MAX_XFER");
+    BAD_FIELD(sram != s->sram_size, "SRAM_SIZE");
+    BAD_FIELD(n.cq_phase > 1, "CQ phase");
+    BAD_FIELD(n.int_status & ~REFACCEL_INT_ALL, "INT_STATUS");
+    BAD_FIELD(n.int_mask & ~REFACCEL_INT_ALL, "INT_MASK");
+    BAD_FIELD(n.int_owed & ~n.int_status, "owed interrupt messages");
+    BAD_FIELD(dirty_ctrl & ~REFACCEL_SRAM_DIRTY_ENABLE, "SRAM_DIRTY_CTRL");
+    /*
+     * A ring in use (enabled and running, or descriptors in the FIFO) went
+     * through the enable-time checks and is locked: it must be valid.  An
+     * idle ring holds whatever the registers accept.
+     */
+    n.status = halted ? REFACCEL_STATUS_HALTED : 0;
+    in_use = count || ((n.ctrl & REFACCEL_CTRL_ENABLE) && !halted);
+    if (in_use) {
+        BAD_FIELD(!refaccel_ring_config_ok(&n), "ring configuration");
+    } else {
+        BAD_FIELD(!refaccel_idle_ring_ok(n.sq_size, n.sq_head, n.sq_tail),
+                  "SQ indexes");
+        BAD_FIELD(!refaccel_idle_ring_ok(n.cq_size, n.cq_head, n.cq_tail),
+                  "CQ indexes");
+    }
+    for (i = 0; i < count; i++) {
+        RefaccelEntry *e = &n.fifo[i];
+        uint32_t st, left;
+
+        memcpy(e->raw, c.p + c.pos, REFACCEL_DESC_SIZE);
+        c.pos += REFACCEL_DESC_SIZE;
+        st = cur_get32(&c);
+        left = cur_get32(&c);
+        BAD_FIELD(st > REFACCEL_ENT_RUNNING, "FIFO entry state");
+        BAD_FIELD(st == REFACCEL_ENT_RUNNING && i != 0,
+                  "executing entry not at the FIFO head");
+        BAD_FIELD(st == REFACCEL_ENT_QUEUED && left, "queued entry latency");
+        refaccel_decode_desc(&e->desc, e->raw);
+        e->state = st;
+        e->paused = st == REFACCEL_ENT_RUNNING;
+        e->remaining = left;
+    }
+    g_assert(c.pos == plen);
+#undef BAD_FIELD
+
+    /* All good: apply.  The device stays frozen (and so quiesced). */
+    n.fifo_head = 0;
+    n.fifo_count = count;
+    n.test_flags = s->r.test_flags;                 /* host knobs stay */
+    n.test_quiesce_delay = s->r.test_quiesce_delay;
+    s->generation++;
+    timer_del(&s->op_timer);
+    s->r = n;
+    refaccel_dirty_set_enable(s, dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE);
+    s->m.status |= REFACCEL_MIG_STATUS_RESTORED;
+}
+
+static void refaccel_mig_discard(RefaccelState *s)
+{
+    memset(s->m.window, 0, sizeof(s->m.window));
+    s->m.state_size = 0;
+    s->m.size_invalid = false;
+    s->m.state_offset = 0;
+    s->m.status &= ~(REFACCEL_MIG_STATUS_SAVED | REFACCEL_MIG_STATUS_RESTORED);
+}
+
+static void refaccel_write_mig_cmd(RefaccelState *s, uint32_t val)
+{
+    s->m.status &= ~REFACCEL_MIG_STATUS_CMD_ERR;
+    s->m.err = REFACCEL_MIG_ERR_NONE;
+    switch (val) {
+    case REFACCEL_MIG_CMD_SAVE:
+        refaccel_mig_save(s);
+        break;
+    case REFACCEL_MIG_CMD_RESTORE:
+        refaccel_mig_restore(s);
+        break;
+    case REFACCEL_MIG_CMD_DISCARD:
+        refaccel_mig_discard(s);
+        break;
+    default:
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_CMD, "unknown MIG_CMD");
+        break;
+    }
+}
+
+static uint32_t refaccel_mig_read_data(RefaccelState *s)
+{
+    uint32_t off = s->m.state_offset;
+    uint8_t b[4] = { 0 };
+
+    if (off < s->m.state_size) {
+        memcpy(b, s->m.window + off, MIN(4u, s->m.state_size - off));
+    }
+    if (off < REFACCEL_MIG_WINDOW_SIZE) {
+        s->m.state_offset += 4;
+    }
+    return ldl_le_p(b);
+}
+
+static void refaccel_mig_write_data(RefaccelState *s, uint32_t val)
+{
+    uint32_t off = s->m.state_offset;
+
+    if (off < REFACCEL_MIG_WINDOW_SIZE) {
+        stl_le_p(s->m.window + off, val);
+        s->m.state_offset += 4;
+        s->m.status &= ~REFACCEL_MIG_STATUS_SAVED;
+    } else {
+        refaccel_guest_error(s, "MIG_STATE_DATA write at offset 0x%x past "
+                             "the window, ignored", off);
+    }
+}
+
 /* ---- reset ---- */
 
 static void refaccel_reset_state(RefaccelState *s)
 {
     s->generation++;
     timer_del(&s->op_timer);
+    timer_del(&s->quiesce_timer);
     memset(&s->r, 0, sizeof(s->r));
+    memset(&s->m, 0, sizeof(s->m));
+    if (s->dirty_bm) {
+        bitmap_zero(s->dirty_bm, s->dirty_pages);
+    }
     s->r.op_latency_ns = s->prop_op_latency_ns;
     s->r.cq_phase = 1;
     /* the next user must not see the previous user's data */
@@ -603,6 +1315,13 @@ static bool refaccel_rings_locked(RefaccelState *s, hwaddr addr)
         return true;
     }
     return false;
+}
+
+/* Reserved blocks (DMA dirty tracking, PRI): read 0, ignore writes. */
+static bool refaccel_reserved_block(hwaddr addr)
+{
+    return addr >= REFACCEL_REG_DT_CTRL &&
+           addr < REFACCEL_REG_PRI_CTRL + 0x100;
 }
 
 static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
@@ -662,6 +1381,40 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
     case REFACCEL_REG_CNT_PAGE_REQS:
         return s->r.cnt_page_reqs;
 
+    case REFACCEL_REG_MIG_CTRL:
+        return s->m.ctrl;
+    case REFACCEL_REG_MIG_CMD:
+        return 0;
+    case REFACCEL_REG_MIG_STATUS:
+        return s->m.status |
+               (s->m.quiesced ? REFACCEL_MIG_STATUS_QUIESCED : 0) |
+               (refaccel_frozen(s) ? REFACCEL_MIG_STATUS_FROZEN : 0);
+    case REFACCEL_REG_MIG_ERR:
+        return s->m.err;
+    case REFACCEL_REG_MIG_STATE_SIZE:
+        return s->m.state_size;
+    case REFACCEL_REG_MIG_STATE_OFFSET:
+        return s->m.state_offset;
+    case REFACCEL_REG_MIG_STATE_DATA:
+        return refaccel_mig_read_data(s);
+    case REFACCEL_REG_MIG_FORMAT:
+        return REFACCEL_MIG_FORMAT_V1;
+    case REFACCEL_REG_MIG_COMPAT_ID:
+        return s->compat_id;
+    case REFACCEL_REG_MIG_STATE_MAX:
+        return REFACCEL_MIG_WINDOW_SIZE;
+    case REFACCEL_REG_MIG_PARKED:
+        return 0;       /* reserved for PRI-parked descriptors */
+
+    case REFACCEL_REG_SRAM_DIRTY_CTRL:
+        return s->m.dirty_ctrl;
+    case REFACCEL_REG_SRAM_DIRTY_PGSIZE:
+        return REFACCEL_SRAM_DIRTY_PAGE_SIZE;
+    case REFACCEL_REG_SRAM_DIRTY_INDEX:
+        return s->m.dirty_index;
+    case REFACCEL_REG_SRAM_DIRTY_DATA:
+        return refaccel_dirty_read_data(s);
+
     case REFACCEL_REG_TEST_FLAGS:
         return s->testctl ? s->r.test_flags : 0;
     case REFACCEL_REG_TEST_QUIESCE_DELAY:
@@ -670,8 +1423,7 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
         return s->testctl ? s->r.op_latency_ns : 0;
     }
 
-    /* migration, SRAM dirty, DMA dirty and PRI blocks: not yet (phase 2) */
-    if (addr >= REFACCEL_REG_MIG_CTRL && addr < REFACCEL_REG_TEST_FLAGS) {
+    if (refaccel_reserved_block(addr)) {
         return 0;
     }
     refaccel_guest_error(s, "read of unknown register 0x%" HWADDR_PRIx, addr);
@@ -694,7 +1446,7 @@ static void refaccel_write_ctrl(RefaccelState *s, uint32_t val)
     s->r.ctrl = val & REFACCEL_CTRL_ENABLE;
 
     if (!was_enabled && refaccel_enabled(s) && !refaccel_halted(s)) {
-        if (!refaccel_ring_config_ok(s)) {
+        if (!refaccel_ring_config_ok(&s->r)) {
             refaccel_guest_error(s, "invalid ring configuration: "
                                  "sq 0x%" PRIx64 "/%u cq 0x%" PRIx64 "/%u",
                                  s->r.sq_base, s->r.sq_size,
@@ -716,6 +1468,15 @@ static void refaccel_write_int_mask(RefaccelState *s, uint32_t val)
 
 static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
 {
+    /* frozen: only the migration block (0x1000..0x1fff) takes writes */
+    if (refaccel_frozen(s) &&
+        (addr < REFACCEL_REG_MIG_CTRL ||
+         addr >= REFACCEL_REG_MIG_CTRL + 0x1000)) {
+        refaccel_guest_error(s, "write 0x%x to register 0x%" HWADDR_PRIx
+                             " while frozen, ignored", val, addr);
+        return;
+    }
+
     switch (addr) {
     case REFACCEL_REG_CTRL:
         refaccel_write_ctrl(s, val);
@@ -768,14 +1529,56 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
 
     case REFACCEL_REG_INT_STATUS:
         s->r.int_status &= ~val;
+        s->r.int_owed &= s->r.int_status;
         return;
     case REFACCEL_REG_INT_MASK:
         refaccel_write_int_mask(s, val);
         return;
 
+    case REFACCEL_REG_MIG_CTRL:
+        refaccel_write_mig_ctrl(s, val);
+        return;
+    case REFACCEL_REG_MIG_CMD:
+        refaccel_write_mig_cmd(s, val);
+        return;
+    case REFACCEL_REG_MIG_STATE_SIZE:
+        if (val > REFACCEL_MIG_WINDOW_SIZE) {
+            refaccel_guest_error(s, "MIG_STATE_SIZE %u above the window, "
+                                 "clamped; RESTORE will refuse it", val);
+            s->m.state_size = REFACCEL_MIG_WINDOW_SIZE;
+            s->m.size_invalid = true;
+        } else {
+            s->m.state_size = val;
+            s->m.size_invalid = false;
+        }
+        s->m.status &= ~REFACCEL_MIG_STATUS_SAVED;
+        return;
+    case REFACCEL_REG_MIG_STATE_OFFSET:
+        if (val & 3) {
+            refaccel_guest_error(s, "MIG_STATE_OFFSET 0x%x not 4-aligned, "
+                                 "rounded down", val);
+        }
+        s->m.state_offset = val & ~3u;
+        return;
+    case REFACCEL_REG_MIG_STATE_DATA:
+        refaccel_mig_write_data(s, val);
+        return;
+
+    case REFACCEL_REG_SRAM_DIRTY_CTRL:
+        if (val & ~REFACCEL_SRAM_DIRTY_ENABLE) {
+            refaccel_guest_error(s, "SRAM_DIRTY_CTRL reserved bits 0x%x "
+                                 "ignored", val & ~REFACCEL_SRAM_DIRTY_ENABLE);
+        }
+        refaccel_dirty_set_enable(s, val & REFACCEL_SRAM_DIRTY_ENABLE);
+        return;
+    case REFACCEL_REG_SRAM_DIRTY_INDEX:
+        s->m.dirty_index = val;
+        return;
+
     case REFACCEL_REG_TEST_FLAGS:
         if (s->testctl) {
             s->r.test_flags = val;
+            refaccel_quiesce_finish(s);     /* NEVER_QUIESCE may be gone */
         }
         return;
     case REFACCEL_REG_TEST_QUIESCE_DELAY:
@@ -804,13 +1607,21 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
     case REFACCEL_REG_CNT_COMPLETED:
     case REFACCEL_REG_CNT_ERRORS:
     case REFACCEL_REG_CNT_PAGE_REQS:
+    case REFACCEL_REG_MIG_STATUS:
+    case REFACCEL_REG_MIG_ERR:
+    case REFACCEL_REG_MIG_FORMAT:
+    case REFACCEL_REG_MIG_COMPAT_ID:
+    case REFACCEL_REG_MIG_STATE_MAX:
+    case REFACCEL_REG_MIG_PARKED:
+    case REFACCEL_REG_SRAM_DIRTY_PGSIZE:
+    case REFACCEL_REG_SRAM_DIRTY_DATA:
         refaccel_guest_error(s, "write 0x%x to read-only register 0x%"
                              HWADDR_PRIx, val, addr);
         return;
     }
 
-    if (addr >= REFACCEL_REG_MIG_CTRL && addr < REFACCEL_REG_TEST_FLAGS) {
-        return;     /* phase 2 blocks */
+    if (refaccel_reserved_block(addr)) {
+        return;
     }
     refaccel_guest_error(s, "write 0x%x to unknown register 0x%" HWADDR_PRIx,
                          val, addr);
@@ -869,7 +1680,7 @@ static void refaccel_update_pri_status(RefaccelState *s)
     }
     ctrl = pci_get_word(pdev->config + s->pri_cap + PCI_PRI_CTRL);
     status = pci_get_word(pdev->config + s->pri_cap + PCI_PRI_STATUS);
-    /* no page request is ever outstanding in phase 1 */
+    /* no page request is ever outstanding: the PRI block is reserved */
     if (ctrl & PCI_PRI_CTRL_ENABLE) {
         status &= ~PCI_PRI_STATUS_STOPPED;
     } else {
@@ -923,6 +1734,7 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
     RefaccelState *s = REFACCEL(pdev);
     uint16_t ext_off = PCI_CONFIG_SPACE_SIZE;
     unsigned vec;
+    int pm;
 
     if (s->sram_size < REFACCEL_SRAM_MIN_SIZE ||
         s->sram_size > REFACCEL_SRAM_MAX_SIZE ||
@@ -949,6 +1761,20 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
     }
     pcie_cap_flr_init(pdev);
     pcie_cap_deverr_init(pdev);
+    /*
+     * Immediate Readiness, so the OS need not wait 100 ms after FLR (every
+     * VFIO open, close and reset does one).  Linux reads the bit only for
+     * functions with a PM capability; NoSoftRst keeps "pm" out of the reset
+     * methods, so FLR stays the only one.
+     */
+    pci_word_test_and_set_mask(pdev->config + PCI_STATUS, PCI_STATUS_IMM_READY);
+    pm = pci_pm_init(pdev, REFACCEL_PM_CAP_OFFSET, errp);
+    if (pm < 0) {
+        return;
+    }
+    pci_set_word(pdev->config + pm + PCI_PM_PMC, 0x3);
+    pci_set_word(pdev->config + pm + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
+    pci_set_word(pdev->wmask + pm + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK);
     /* extended capabilities are packed from 0x100 in this order */
     if (s->ats) {
         pcie_ats_init(pdev, ext_off, true);
@@ -989,8 +1815,16 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
         msix_vector_use(pdev, vec);
     }
 
+    /* for SRAM_DIRTY: see refaccel_dirty_log_take() */
+    memory_region_set_log(&s->sram, true, DIRTY_MEMORY_VGA);
+    s->sram_logging = true;
     s->bounce = g_malloc(s->max_xfer);
+    s->dirty_pages = s->sram_size / REFACCEL_SRAM_DIRTY_PAGE_SIZE;
+    s->dirty_bm = bitmap_new(s->dirty_pages);
+    s->compat_id = refaccel_compute_compat_id(s);
     timer_init_ns(&s->op_timer, QEMU_CLOCK_VIRTUAL, refaccel_op_timer, s);
+    timer_init_ns(&s->quiesce_timer, QEMU_CLOCK_VIRTUAL,
+                  refaccel_quiesce_timer, s);
     s->work_bh = qemu_bh_new_guarded(refaccel_work, s,
                                      &DEVICE(pdev)->mem_reentrancy_guard);
     refaccel_reset_state(s);
@@ -1001,6 +1835,11 @@ static void refaccel_exit(PCIDevice *pdev)
     RefaccelState *s = REFACCEL(pdev);
 
     timer_del(&s->op_timer);
+    timer_del(&s->quiesce_timer);
+    if (s->sram_logging) {
+        memory_region_set_log(&s->sram, false, DIRTY_MEMORY_VGA);
+        s->sram_logging = false;
+    }
     if (s->work_bh) {
         qemu_bh_delete(s->work_bh);
         s->work_bh = NULL;
@@ -1017,6 +1856,8 @@ static void refaccel_instance_finalize(Object *obj)
     /* freed here, not in exit: an in-progress op may still hold a ref */
     g_free(s->bounce);
     s->bounce = NULL;
+    g_free(s->dirty_bm);
+    s->dirty_bm = NULL;
 }
 
 static const Property refaccel_properties[] = {

@@ -6,12 +6,16 @@
 # identity registers, bad ring configurations, hostile register writes and,
 # with refaccel.smoke=full (IOMMU off, memmap= reserved buffer), real
 # descriptors for every opcode, error statuses, CQ back-pressure, P2P into
-# the second function and DMA aimed at the device itself.
+# the second function, DMA aimed at the device itself and, on the third and
+# fourth functions (testctl=on), the migration block: quiesce with an op in
+# flight, freeze, save, restore into the fourth function (and into itself),
+# rejected restores, quiesce fault injection and the SRAM dirty bitmap.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /tmp
 
 PASS=0
 FAIL=0
@@ -45,6 +49,8 @@ echo "== refaccel functions: $#"
 [ $# -ge 2 ] && ok "two refaccel functions enumerated" || nok "two refaccel functions enumerated"
 DEV_A=$1
 DEV_B=$2
+DEV_C=${3:-}
+DEV_D=${4:-}
 
 bar() { sed -n "$(($2 + 1))p" "$1/resource" | cut -d' ' -f1; }
 A=$(bar "$DEV_A" 0)
@@ -61,7 +67,7 @@ done
 
 check "ID" "$(r32 $A)" 0x52464131
 check "VERSION" "$(r32 $((A + 4)))" 0x00010000
-check "CAPS (P2P only by default)" "$(r32 $((A + 8)))" 0x40
+check "CAPS (P2P MIGRATION SRAM_DIRTY by default)" "$(r32 $((A + 8)))" 0x43
 check "SRAM_SIZE A (1 MiB)" "$(r32 $((A + 0xc)))" 0x100000
 check "SRAM_SIZE B (2 MiB)" "$(r32 $((B + 0xc)))" 0x200000
 check "OP_LATENCY_NS" "$(r32 $((A + 0x18)))" 10000
@@ -116,6 +122,11 @@ devmem $(printf '0x%x' $((A + 0x11))) 32 0x1
 devmem $(printf '0x%x' $((A + 0xfffc))) 32 0xffffffff
 check "still alive after hostile writes (ID)" "$(r32 $A)" 0x52464131
 check "8-bit read of ID reads 0" "$(r8 $A)" 0
+check "hostile writes froze the device" "$(( $(r32 $((A + 0x1008))) & 3 ))" 3
+check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x100c)))" 8
+reset $A
+check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 7
+w32 $((A + 0x1000)) 0
 reset $A
 check "reset after hostile writes: STATUS" "$(r32 $((A + 0x14)))" 0
 
@@ -277,9 +288,325 @@ if [ $MODE = full ]; then
 	check "CQ write fault: HALT_REASON" "$(r32 $((A + 0x20)))" 2
 	check "CQ write fault: INT_ERROR" "$(r32 $((A + 0x200)))" 2
 	reset $A
+
+	# ---- SRAM dirty bitmap (A: 1 MiB = 256 pages = 8 words) ----
+	rdw() { # bar0 index -> SRAM_DIRTY_DATA word
+		w32 $(($1 + 0x1108)) $2
+		r32 $(($1 + 0x110c))
+	}
+	check "SRAM_DIRTY_PGSIZE" "$(r32 $((A + 0x1104)))" 4096
+	w32 $((A + 0x1100)) 1
+	check "SRAM_DIRTY_CTRL enabled" "$(r32 $((A + 0x1100)))" 1
+	check "dirty: clean start" "$(rdw $A 0)" 0
+	w32 $((A2 + 0x5000)) 0x11111111         # page 5: word 0 bit 5
+	w32 $((A2 + 0x21004)) 0x22222222        # page 33: word 1 bit 1
+	check "dirty: CPU write page 5" "$(rdw $A 0)" 0x20
+	check "dirty: INDEX advanced" "$(r32 $((A + 0x1108)))" 1
+	check "dirty: CPU write page 33 (next word, auto index)" "$(r32 $((A + 0x110c)))" 0x2
+	check "dirty: read cleared word 0" "$(rdw $A 0)" 0
+	check "dirty: read cleared word 1" "$(rdw $A 1)" 0
+	w32 $((A2 + 0x5008)) 0x33333333
+	check "dirty: same page written again after clear" "$(rdw $A 0)" 0x20
+	w8 $((A2 + 0xfffff)) 0x44                # last page, byte write
+	check "dirty: byte write to the last page" "$(rdw $A 7)" 0x80000000
+	check "dirty: past the end reads 0" "$(rdw $A 8)" 0
+	check "dirty: far past the end reads 0" "$(rdw $A 0x100000)" 0
+	SQN=8; CQN=4
+	setup_rings $A $SQ $CQ                  # resets A: tracking off
+	w32 $((A + 0x1100)) 1
+	run "LOAD for dirty tracking" 4 0 0x20 $((BUF + 0x100)) 0x7ff0 0 0
+	check "dirty: LOAD across pages 7 and 8" "$(rdw $A 0)" 0x180
+	w32 $((A + 0x1100)) 0
+	w32 $((A2 + 0x1000)) 1                  # page 1, tracking off
+	w32 $((A + 0x1100)) 1
+	check "dirty: re-enable starts clean" "$(rdw $A 0)" 0
+	w32 $((A2 + 0x2000)) 1
+	w32 $((A + 0x1100)) 0
+	check "dirty: bits from before disable stay readable" "$(rdw $A 0)" 0x4
+	reset $A
+
+	# ---- migration block: C and D (1 MiB, testctl=on) ----
+	if [ -z "${DEV_D:-}" ]; then
+		nok "third and fourth refaccel functions (testctl) present"
+	else
+	C=$(bar "$DEV_C" 0); C2=$(bar "$DEV_C" 2)
+	D=$(bar "$DEV_D" 0); D2=$(bar "$DEV_D" 2)
+	for d in $DEV_C $DEV_D; do
+		printf '\006\000' | dd of="$d/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null
+	done
+	echo "C=$DEV_C bar0=$C bar2=$C2  D=$DEV_D bar0=$D bar2=$D2"
+	mst() { r32 $(($1 + 0x1008)); }
+	merr() { r32 $(($1 + 0x100c)); }
+	mctl() { w32 $(($1 + 0x1000)) $2; }
+	mcmd() { w32 $(($1 + 0x1004)) $2; }
+	wait_mst() { # bar0 mask want max_ms
+		n=0
+		while [ $(( $(mst $1) & $2 )) -ne $(($3)) ] && [ $n -lt $4 ]; do
+			usleep 5000; n=$((n + 5))
+		done
+	}
+	wait_tail() { # bar0 want max_ms
+		n=0
+		while [ $(($(r32 $(($1 + 0x130))))) -ne $2 ] && [ $n -lt $3 ]; do
+			usleep 5000; n=$((n + 5))
+		done
+	}
+	save_win() { # bar0 file
+		sz=$(($(r32 $(($1 + 0x1010)))))
+		w32 $(($1 + 0x1014)) 0
+		: >$2
+		k=0
+		while [ $k -lt $sz ]; do r32 $(($1 + 0x1018)) >>$2; k=$((k + 4)); done
+	}
+	load_win() { # bar0 file size
+		w32 $(($1 + 0x1010)) $3
+		w32 $(($1 + 0x1014)) 0
+		while read v; do w32 $(($1 + 0x1018)) $v; done <$2
+	}
+	patch_win() { # in word value out
+		awk -v n=$2 -v v=$3 'NR == n + 1 { print v; next } { print }' $1 >$4
+	}
+	word() { sed -n "$(($2 + 1))p" $1; }
+
+	check "C CAPS (+TESTCTL)" "$(r32 $((C + 8)))" 0xc3
+	check "MIG_FORMAT" "$(r32 $((C + 0x101c)))" 1
+	check "MIG_STATE_MAX" "$(r32 $((C + 0x1024)))" 4096
+	check "COMPAT_ID: testctl does not count (A = C)" \
+		"$(r32 $((A + 0x1020)))" "$(r32 $((C + 0x1020)))"
+	[ "$(r32 $((B + 0x1020)))" != "$(r32 $((C + 0x1020)))" ] &&
+		ok "COMPAT_ID: 2 MiB B differs from 1 MiB C" ||
+		nok "COMPAT_ID: 2 MiB B differs from 1 MiB C"
+	mcmd $C 1
+	check "SAVE while running: CMD_ERR" "$(( $(mst $C) & 0x10 ))" 0x10
+	check "SAVE while running: NOT_FROZEN" "$(merr $C)" 1
+
+	# quiesce fault injection (no work in flight)
+	w32 $((C + 0x1f04)) 200000              # QUIESCED 200 ms late
+	mctl $C 1
+	check "quiesce delay: not QUIESCED at once" "$(( $(mst $C) & 1 ))" 0
+	wait_mst $C 1 1 2000
+	check "quiesce delay: QUIESCED later" "$(( $(mst $C) & 1 ))" 1
+	mctl $C 0
+	check "unquiesce clears QUIESCED" "$(( $(mst $C) & 1 ))" 0
+	mctl $C 1
+	usleep 50000
+	mctl $C 0
+	usleep 300000
+	check "quiesce cancelled during the delay: never QUIESCED" "$(( $(mst $C) & 1 ))" 0
+	w32 $((C + 0x1f04)) 0
+	w32 $((C + 0x1f00)) 1                   # NEVER_QUIESCE
+	mctl $C 1
+	usleep 200000
+	check "NEVER_QUIESCE: not QUIESCED" "$(( $(mst $C) & 1 ))" 0
+	mctl $C 0
+	w32 $((C + 0x1f00)) 0
+	mctl $C 1
+	check "no delay, nothing in flight: QUIESCED at once" "$(( $(mst $C) & 1 ))" 1
+	mctl $C 0
+
+	# quiesce with an op in flight, freeze, save
+	MSQ=$((R + 0x20000)); MCQ=$((R + 0x21000)); MBUF=$((R + 0x30000))
+	k=0; while [ $k -lt 128 ]; do w32 $((MCQ + k * 4)) 0; k=$((k + 1)); done
+	k=0; while [ $k -lt 256 ]; do w32 $((MBUF + k * 4)) 0; k=$((k + 1)); done
+	i=0
+	for b in 0x31 0x32 0x33 0x34 0x35 0x36 0x37 0x38 0x39; do
+		w8 $((MBUF + 0x100 + i)) $b; i=$((i + 1))
+	done
+	SQN=8; CQN=8
+	setup_rings $C $MSQ $MCQ
+	w32 $((C + 0x1f08)) 200000000           # 200 ms per op
+	SQ=$MSQ
+	put_desc 0 2 0 16 0x101 0 $MBUF 0xa5a5a5a5
+	put_desc 1 3 0 9 0x102 $((MBUF + 0x100)) 0 0
+	put_desc 2 4 0 9 0x103 $((MBUF + 0x100)) 0x2000 0
+	put_desc 3 1 0 9 0x104 $((MBUF + 0x100)) $((MBUF + 0x200)) 0
+	w32 $((C + 0x110)) 4
+	usleep 30000
+	check "op 0 in flight: CQ_TAIL 0" "$(r32 $((C + 0x130)))" 0
+	mctl $C 1
+	check "QUIESCE with op in flight: not QUIESCED yet" "$(( $(mst $C) & 1 ))" 0
+	check "QUIESCE with op in flight: still no completion" "$(r32 $((C + 0x130)))" 0
+	wait_mst $C 1 1 2000
+	check "QUIESCED reached" "$(( $(mst $C) & 1 ))" 1
+	check "QUIESCED only after op 0 completed (CQ_TAIL 1)" "$(r32 $((C + 0x130)))" 1
+	check "op 0 result (FILL)" "$(r32 $((MBUF + 12)))" 0xa5a5a5a5
+	check "all 4 fetched, 3 left in the FIFO" "$(r32 $((C + 0x300)))" 4
+	usleep 500000
+	check "quiesced: no progress (CQ_TAIL still 1)" "$(r32 $((C + 0x130)))" 1
+	check "quiesced: CRC op not executed" "$(r32 $((MCQ + 16)))" 0
+	put_desc 4 2 0 8 0x105 0 $((MBUF + 0x300)) 0x5a5a5a5a
+	w32 $((C + 0x110)) 5
+	check "quiesced: SQ_TAIL doorbell accepted" "$(r32 $((C + 0x110)))" 5
+	check "quiesced: no fetch (SQ_HEAD 4)" "$(r32 $((C + 0x10c)))" 4
+	w32 $((C2 + 0x8000)) 0x77777777
+	check "quiesced: BAR2 writable" "$(r32 $((C2 + 0x8000)))" 0x77777777
+	mctl $C 5                               # QUIESCE | FREEZE
+	check "FROZEN" "$(mst $C)" 3
+	w32 $((C + 0x204)) 0xf
+	check "frozen: INT_MASK write ignored" "$(r32 $((C + 0x204)))" 0
+	w32 $((C + 0x1f00)) 2                   # CORRUPT_SAVE
+	mcmd $C 1
+	save_win $C /tmp/bad_crc
+	w32 $((C + 0x1f00)) 0
+	mcmd $C 1
+	check "SAVE: status SAVED|FROZEN|QUIESCED" "$(mst $C)" 7
+	check "SAVE: MIG_ERR none" "$(merr $C)" 0
+	SZ=$(($(r32 $((C + 0x1010)))))
+	check "SAVE: size = 24 + 112 + 3 * 72" $SZ 352
+	check "SAVE: OFFSET 0" "$(r32 $((C + 0x1014)))" 0
+	save_win $C /tmp/win
+	check "window: magic" "$(word /tmp/win 0)" 0x52415354
+	check "window: version" "$(word /tmp/win 1)" 1
+	check "window: compat id" "$(word /tmp/win 2)" "$(r32 $((C + 0x1020)))"
+	check "window: payload length" "$(word /tmp/win 3)" $((SZ - 24))
+	check "window: FIFO count" "$(word /tmp/win 33)" 3
+	check "window: first entry is the CRC op (tag)" "$(word /tmp/win 36)" 0x102
+	check "window: first entry queued, not executing" "$(word /tmp/win 50)" 0
+	check "read past SIZE returns 0" "$(r32 $((C + 0x1018)))" 0
+
+	# rejected restores into D: state untouched
+	reset $D
+	w32 $((D + 0x204)) 9                    # marker
+	mctl $D 1
+	wait_mst $D 1 1 1000
+	load_win $D /tmp/win $SZ
+	mcmd $D 2
+	check "RESTORE not frozen: NOT_FROZEN" "$(merr $D)" 1
+	mctl $D 5
+	rej() { # name file size want_err
+		load_win $D $2 $3
+		mcmd $D 2
+		check "restore $1: CMD_ERR" "$(( $(mst $D) & 0x18 ))" 0x10
+		check "restore $1: MIG_ERR" "$(merr $D)" $4
+		check "restore $1: state untouched" \
+			"$(( $(r32 $((D + 0x204))) | $(r32 $((D + 0x108))) | $(r32 $((D + 0x300))) ))" 9
+	}
+	rej "of a CORRUPT_SAVE window" /tmp/bad_crc $SZ 6
+	patch_win /tmp/win 40 0x12345678 /tmp/w1
+	rej "with a flipped payload word" /tmp/w1 $SZ 6
+	patch_win /tmp/win 0 0 /tmp/w1
+	rej "with bad magic" /tmp/w1 $SZ 2
+	patch_win /tmp/win 1 2 /tmp/w1
+	rej "of version 2" /tmp/w1 $SZ 3
+	patch_win /tmp/win 2 0xdeadbeef /tmp/w1
+	rej "with another compat id" /tmp/w1 $SZ 4
+	rej "with SIZE above MAX" /tmp/win 5000 5
+	check "SIZE clamped to MAX" "$(r32 $((D + 0x1010)))" 4096
+	rej "truncated" /tmp/win $((SZ - 4)) 5
+	# BAD_FIELD needs a right CRC: let A's CRC32C op compute it
+	patch_win /tmp/win 68 1 /tmp/w1         # 2nd entry "executing"
+	k=0
+	tail -n +7 /tmp/w1 | while read v; do w32 $((BUF + 0x1000 + k * 4)) $v; k=$((k + 1)); done
+	SQN=8; CQN=4; SQ=$R
+	setup_rings $A $SQ $CQ
+	run "CRC32C of a doctored state" 3 0 $((SZ - 24)) $((BUF + 0x1000)) 0 0 0
+	crc=$(r32 $((CQ + 8)))
+	patch_win /tmp/w1 4 $crc /tmp/w2
+	rej "with an executing entry behind the head" /tmp/w2 $SZ 7
+	reset $A
+	mctl $B 4
+	load_win $B /tmp/win $SZ
+	mcmd $B 2
+	check "restore into 2 MiB B: BAD_COMPAT" "$(merr $B)" 4
+	mctl $B 0
+
+	# the real restore into D
+	load_win $D /tmp/win $SZ
+	mcmd $D 2
+	check "RESTORE: RESTORED|FROZEN|QUIESCED" "$(mst $D)" 0xb
+	check "RESTORE: MIG_ERR none" "$(merr $D)" 0
+	check "restored SQ_HEAD" "$(r32 $((D + 0x10c)))" 4
+	check "restored SQ_TAIL" "$(r32 $((D + 0x110)))" 5
+	check "restored CQ_TAIL" "$(r32 $((D + 0x130)))" 1
+	check "restored INT_MASK (marker gone)" "$(r32 $((D + 0x204)))" 0
+	check "restored STATUS (enabled, busy)" "$(r32 $((D + 0x14)))" 3
+	check "restored OP_LATENCY_NS" "$(r32 $((D + 0x18)))" 200000000
+	# the source is never resumed: thaw it into quiesce, then reset it
+	check "source still at CQ_TAIL 1" "$(r32 $((C + 0x130)))" 1
+	mctl $C 1
+	reset $C
+	check "source reset" "$(r32 $((C + 0x10)))" 0
+	mctl $D 1
+	check "D thawed, still quiesced" "$(( $(mst $D) & 3 ))" 1
+	usleep 300000
+	check "D quiesced: no progress" "$(r32 $((D + 0x130)))" 1
+	mctl $D 0
+	check "D running" "$(( $(mst $D) & 3 ))" 0
+	wait_tail $D 5 5000
+	check "D: 4 more completions (CQ_TAIL 5)" "$(r32 $((D + 0x130)))" 5
+	k=0
+	for t in 0x101 0x102 0x103 0x104 0x105; do
+		c=$((MCQ + k * 16))
+		check "CQ[$k]: tag $t, status OK, phase 1" \
+			"$(( ($(r32 $c) << 16) | ($(r32 $((c + 12))) & 0x100ffff) ))" "$(( (t << 16) | 0x1000000 ))"
+		k=$((k + 1))
+	done
+	check "CQ[5] empty (nothing completed twice)" "$(r32 $((MCQ + 80)))" 0
+	check "D: CRC result" "$(r32 $((MCQ + 24)))" 0xe3069283
+	check "D: LOAD landed in D's SRAM" "$(r32 $((D2 + 0x2004)))" 0x38373635
+	check "D: COPY result" "$(r32 $((MBUF + 0x204)))" 0x38373635
+	check "D: FILL submitted while quiesced" "$(r32 $((MBUF + 0x304)))" 0x5a5a5a5a
+	check "D: CNT_FETCHED" "$(r32 $((D + 0x300)))" 5
+	check "D: CNT_COMPLETED" "$(r32 $((D + 0x304)))" 5
+	check "D: INT_STATUS completion" "$(r32 $((D + 0x200)))" 1
+	check "source C untouched by D's work" "$(r32 $((C + 0x130)))" 0
+
+	# FREEZE without QUIESCE mid-op, save, restore into the same device
+	w32 $((D + 0x1f08)) 300000000           # 300 ms
+	SQ=$MSQ
+	put_desc 5 2 0 8 0x106 0 $((MBUF + 0x400)) 0x66666666
+	w32 $((D + 0x110)) 6
+	usleep 60000
+	mctl $D 4
+	check "FREEZE alone: FROZEN and QUIESCED" "$(( $(mst $D) & 3 ))" 3
+	mcmd $D 1
+	save_win $D /tmp/win2
+	SZ2=$(($(r32 $((D + 0x1010)))))
+	check "mid-op save: one entry" $SZ2 $((24 + 112 + 72))
+	check "mid-op save: entry executing" "$(word /tmp/win2 50)" 1
+	left=$(($(word /tmp/win2 51)))
+	[ $left -gt 0 ] && [ $left -lt 300000000 ] &&
+		ok "mid-op save: remaining latency $left ns" ||
+		nok "mid-op save: remaining latency $left ns"
+	usleep 400000
+	check "frozen: op does not finish" "$(r32 $((D + 0x130)))" 5
+	load_win $D /tmp/win2 $SZ2
+	mcmd $D 2
+	check "restore into the same device" "$(( $(mst $D) & 0x18 ))" 8
+	mctl $D 0
+	check "thawed: op resumes its remaining latency (not done yet)" "$(r32 $((D + 0x130)))" 5
+	wait_tail $D 6 3000
+	check "thawed: op completes once" "$(r32 $((D + 0x130)))" 6
+	check "thawed: FILL result" "$(r32 $((MBUF + 0x404)))" 0x66666666
+	check "CQ[6] empty" "$(r32 $((MCQ + 96)))" 0
+	mcmd $D 3
+	check "DISCARD clears SAVED/RESTORED and SIZE" \
+		"$(( ($(mst $D) & 0xc) | $(r32 $((D + 0x1010))) ))" 0
+	reset $D
+
+	# head op expired but the CQ is full: QUIESCED at once, op parked
+	SQN=8; CQN=2
+	setup_rings $D $MSQ $MCQ
+	w32 $((D + 0x1f08)) 20000000            # 20 ms
+	put_desc 0 0 0 0 0x201 0 0 0
+	put_desc 1 0 0 0 0x202 0 0 0
+	w32 $((D + 0x110)) 2
+	usleep 200000
+	check "CQ full (size 2): one completion" "$(r32 $((D + 0x130)))" 1
+	mctl $D 1
+	check "CQ full: QUIESCED at once" "$(( $(mst $D) & 1 ))" 1
+	w32 $((D + 0x12c)) 1
+	usleep 200000
+	check "quiesced: CQ_HEAD doorbell accepted" "$(r32 $((D + 0x12c)))" 1
+	check "quiesced: parked op not executed" "$(r32 $((D + 0x304)))" 1
+	mctl $D 0
+	wait_tail $D 0 2000
+	check "unquiesced: parked op completes" "$(r32 $((D + 0x304)))" 2
+	reset $D
+	fi
 else
 	# B has ats=on,pasid=on,pri=on,testctl=on here
-	check "B CAPS (P2P PRI ATS PASID TESTCTL)" "$(r32 $((B + 8)))" 0xf8
+	check "B CAPS (MIGRATION SRAM_DIRTY P2P PRI ATS PASID TESTCTL)" "$(r32 $((B + 8)))" 0xfb
 	cfgw() { hexdump -s $(($2)) -n 4 -e '1/4 "0x%08x"' "$1/config"; }
 	check "FLR in DEVCAP" "$(( ($(cfgw $DEV_A 0x84) >> 28) & 1 ))" 1
 	ids=""

@@ -8,7 +8,8 @@
 #      hostile MMIO, DMA blocked by the vIOMMU; the HMP monitor is asked for
 #      "info pci" and "info mtree -f" meanwhile;
 #   2. q35 without IOMMU, 2 MiB reserved with memmap=: descriptors of every
-#      opcode run through the rings with devmem.
+#      opcode run through the rings with devmem; SRAM dirty bitmap; and on
+#      two more functions (testctl=on) quiesce, freeze, save and restore.
 # Prints the guest's TAP lines; exit status 0 when both boots pass.
 #   QEMU_DIR=<dir> to skip the build, KERNEL=<vmlinuz> to pick a kernel.
 set -euo pipefail
@@ -75,6 +76,7 @@ echo "== monitor: refaccel regions in 'info mtree -f' (flat view)"
 echo "== boot 2: no IOMMU, descriptors through the rings"
 "$QEMU" "${common[@]}" -serial "file:$T/serial2" -monitor none -display none \
 	-device refaccel -device refaccel,sram-size=2M \
+	-device refaccel,testctl=on -device refaccel,testctl=on \
 	-append "console=ttyS0 panic=-1 memmap=2M\$0x10000000 refaccel.smoke=full" &
 qpid=$!
 timeout 600 tail --pid=$qpid -f /dev/null || kill $qpid
