@@ -9,7 +9,8 @@ set -euo pipefail
 
 drv=${1:?usage: bind.sh refaccel-vfio-pci|vfio-pci}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-ko=$top/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko
+# REFACCEL_KO: the module built for the running kernel (scripts/build-module.sh).
+ko=${REFACCEL_KO:-$top/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko}
 
 modprobe vfio-pci
 if [ "$drv" = refaccel-vfio-pci ] && [ ! -d /sys/module/refaccel_vfio_pci ]; then

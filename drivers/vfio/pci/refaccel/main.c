@@ -156,6 +156,11 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	pci_info(pdev, "bound, SRAM %llu KiB\n",
 		 (unsigned long long)pci_resource_len(pdev, REFACCEL_BAR_SRAM) >> 10);
+	/* log_ops only where the kernel can report (Documentation/driver.rst) */
+	dev_info(&pdev->dev, "DMA dirty tracking: %s\n",
+		 IS_ENABLED(CONFIG_IOMMUFD_DRIVER) ?
+		 "not implemented by this device revision (no log_ops)" :
+		 "kernel lacks IOMMUFD_DRIVER, no log_ops");
 	return 0;
 }
 

@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the own-kernel lane's kernel from Debian's linux-source-6.12: the
+# virtme-ng base config (`vng --kconfig`) plus tools/vm/own-kernel.config
+# (IOMMUFD + VFIO cdev, KUnit, lockdep, kmemleak, the mtty sample, ...).
+# Every option of the fragment is checked after olddefconfig; the build fails
+# if one did not end up as asked.
+#
+# The tree is cached as $REFACCEL_CACHE/kernel-<key>, key = package version
+# + hash of the fragment and of this script (+ "-kasan" with
+# REFACCEL_KASAN=1).  Kbuild records paths, so the tree is built in place
+# under its final name and published by writing .complete last; a directory
+# without it is a broken or interrupted build and is rebuilt.  Stale
+# kernel-* trees are removed.  Build output goes to stderr; the last line of
+# stdout is the tree path, usable as `tools/vm/run --kernel <tree>` and as
+# `make module KDIR=<tree>`.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+cache=${REFACCEL_CACHE:-/var/cache/refaccel}
+frag=$top/tools/vm/own-kernel.config
+tarball=/usr/src/linux-source-6.12.tar.xz
+jobs=${REFACCEL_JOBS:-$(nproc)}
+
+exec 3>&1 1>&2
+
+ver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
+[ -r "$tarball" ] || { echo "build-kernel: $tarball missing; run scripts/setup-host.sh"; exit 1; }
+extra=""
+if [ "${REFACCEL_KASAN:-0}" = 1 ]; then
+	extra="CONFIG_KASAN=y
+CONFIG_KASAN_GENERIC=y
+CONFIG_KASAN_INLINE=y"
+fi
+hash=$( (cat "$frag" "$0"; echo "$extra") | sha256sum | cut -c1-12)
+key=$ver-$hash${extra:+-kasan}
+key=${key//[^A-Za-z0-9.+_-]/_}
+dir=$cache/kernel-$key
+
+mkdir -p "$cache"
+exec 9>"$cache/kernel.lock"
+flock 9
+
+if [ ! -e "$dir/.complete" ]; then
+	t0=$(date +%s)
+	echo "build-kernel: building $dir (log: $dir.log)"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	tar -C "$dir" --strip-components=1 -xf "$tarball"
+	cd "$dir"
+	{
+		vng --kconfig
+		printf '%s\n' "$extra" >.refaccel-extra.config
+		scripts/kconfig/merge_config.sh -m .config "$frag" .refaccel-extra.config
+		make olddefconfig
+	} >"$dir.log" 2>&1 || { tail -n 30 "$dir.log"; exit 1; }
+
+	# Every option of the fragment must have survived olddefconfig.
+	bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*)
+			grep -qxF -- "$line" .config && continue
+			echo "build-kernel: wanted '$line', got '$(grep -E "^(# )?${line%%=*}[= ]" .config || echo unset)'"
+			bad=1 ;;
+		"# CONFIG_"*" is not set")
+			opt=${line#\# }
+			opt=${opt%% *}
+			grep -q "^$opt=" .config || continue
+			echo "build-kernel: wanted $opt off, got '$(grep "^$opt=" .config)'"
+			bad=1 ;;
+		esac
+	done < <(cat "$frag" .refaccel-extra.config)
+	[ $bad = 0 ] || { echo "build-kernel: config check failed"; exit 1; }
+
+	make -j"$jobs" bzImage modules >>"$dir.log" 2>&1 || { tail -n 40 "$dir.log"; exit 1; }
+	# The module tree vng boots with: prepared now so runs never write here.
+	virtme-prep-kdir-mods >>"$dir.log" 2>&1
+	echo "$(($(date +%s) - t0))" >.build-seconds
+	touch .complete
+	echo "build-kernel: built in $(($(date +%s) - t0)) s"
+fi
+
+# Remove other (stale) trees and their logs of the same flavour (a KASAN
+# tree and a plain one live side by side).
+for d in "$cache"/kernel-*; do
+	[ "$d" = "$dir" ] || [ "$d" = "$dir.log" ] && continue
+	case "${d%.log}" in *-kasan) k=1 ;; *) k=0 ;; esac
+	[ "$k" = "${REFACCEL_KASAN:-0}" ] || continue
+	echo "build-kernel: removing stale $d"
+	rm -rf "$d"
+done
+echo "$dir" >&3
