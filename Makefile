@@ -24,11 +24,13 @@ SELFTESTS := $(CURDIR)/tools/testing/selftests/vfio-mig
 # also included by QEMU and userspace, which have no BIT(), so BIT_MACRO is
 # the one check waived for it.
 MOD_SRCS = $(filter-out %.mod.c,$(wildcard $(MODDIR)/*.c $(MODDIR)/*.h))
+# Test-only kernel modules (scripts/build-test-modules.sh) are kernel code too.
+MOD_SRCS += $(wildcard $(CURDIR)/tests/kunit/*.c $(CURDIR)/tests/splat/*.c)
 SHARED_HDRS = include/hw/refaccel_regs.h
 UAPI_HDRS = include/uapi/linux/refaccel_vfio.h
 
-.PHONY: all module clean setup linux-src qemu selftests checkpatch sparse \
-	build-checks demo check
+.PHONY: all module clean setup linux-src qemu selftests tools checkpatch \
+	sparse demo check
 
 all: module
 
@@ -38,6 +40,7 @@ module:
 clean:
 	$(MAKE) -C $(KDIR) M=$(MODDIR) clean
 	$(MAKE) -C $(SELFTESTS) clean
+	$(MAKE) -C tools/vmig-decode clean
 
 setup:
 	bash scripts/setup-host.sh
@@ -56,6 +59,9 @@ selftests:
 	$(MAKE) -C $(SELFTESTS) \
 		UAPI_INC=$(LINUX_CACHE)/uapi/include \
 		KSFT_INC=$(LINUX_CACHE)/linux-source-6.12/tools/testing/selftests
+
+tools:
+	$(MAKE) -C tools/vmig-decode UAPI_INC=$(LINUX_CACHE)/uapi/include
 
 checkpatch:
 	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \

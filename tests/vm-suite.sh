@@ -10,6 +10,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 st=tools/testing/selftests/vfio-mig
 n=0
+# Built for the running kernel: the driver (REFACCEL_KO) and the test-only
+# modules (REFACCEL_TESTMODS, see scripts/build-test-modules.sh).
+ko=${REFACCEL_KO:-drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko}
+testmods=${REFACCEL_TESTMODS:-}
+if [ -n "$testmods" ] && [ -f "$testmods/modules.env" ]; then
+	# shellcheck disable=SC1091
+	. "$testmods/modules.env"
+fi
 
 tap() {	# tap ok|not-ok NAME [DETAIL]
 	n=$((n + 1))
@@ -20,11 +28,24 @@ tap() {	# tap ok|not-ok NAME [DETAIL]
 	fi
 }
 
-echo "# vm-suite: kernel $(uname -r)"
+# tap_lines: number "ok - NAME" / "not ok - NAME" lines of a helper.
+tap_lines() {
+	local l
+	while IFS= read -r l; do
+		case "$l" in
+		"ok - "*) tap ok "${l#ok - }" ;;
+		"not ok - "*) tap not-ok "${l#not ok - }" ;;
+		*) echo "# $l" ;;
+		esac
+	done
+}
+
+echo "# vm-suite: kernel $(uname -r), backend ${VFIO_MIG_BACKEND:-container}"
 dmesg -c >/dev/null
+tests/splat-gate.sh begin
 
 # The module must carry the PCI alias of the device (modinfo, as users see it).
-if modinfo drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko | grep -q '^alias:.*vfio_pci:v00001234d000011AC'; then
+if modinfo "$ko" | grep -q '^alias:.*vfio_pci:v00001234d000011AC'; then
 	tap ok modinfo-alias
 else
 	tap not-ok modinfo-alias
@@ -44,6 +65,7 @@ for drv in refaccel-vfio-pci vfio-pci; do
 	fi
 	for t in "$st"/*_test; do
 		[ -x "$t" ] || continue
+		case "${t##*/}" in mtty_*) continue ;; esac	# below, once
 		echo "# running ${t##*/} on $drv"
 		# Harness TAP: renumber into this run's sequence, keep comments.
 		"$t" 2>&1 | while IFS= read -r line; do
@@ -55,11 +77,51 @@ for drv in refaccel-vfio-pci vfio-pci; do
 	done
 done
 
-# Splat gate: the kernel log must be free of warnings and oopses.
-if dmesg | grep -E 'WARNING:|BUG:|lockdep|refcount_t|list_add corruption|hung_task|kmemleak|Oops|general protection' >/tmp/splat; then
-	sed 's/^/# /' /tmp/splat
-	tap not-ok dmesg-clean
+# The kernel's mtty sample through the same migration uAPI.
+if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then
+	echo "# --- mtty ---"
+	for dep in $(modinfo -F depends "$REFACCEL_MTTY_KO" | tr ',' ' '); do
+		modprobe "$dep"
+	done
+	if insmod "$REFACCEL_MTTY_KO"; then
+		backends=container
+		[ -e /dev/iommu ] && backends="container iommufd"
+		for be in $backends; do
+			VFIO_MIG_BACKEND=$be "$st/mtty_mig_test" 2>&1 | while IFS= read -r line; do
+				case "$line" in
+				"ok "*|"not ok "*) echo "$line" | sed -E "s/^((not )?ok [0-9]+ )/\1[mtty-$be] /" ;;
+				*) echo "# $line" ;;
+				esac
+			done
+		done
+		rmmod mtty
+	else
+		tap not-ok mtty-load
+	fi
 else
+	tap ok mtty "SKIP ${REFACCEL_MTTY_SKIP:-mtty.ko or mtty_mig_test not built}"
+fi
+
+# KUnit tests of the driver's stream code (own kernel only).
+if [ -n "${REFACCEL_KUNIT_KO:-}" ]; then
+	echo "# --- kunit ---"
+	tap_lines < <(tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_KO" refaccel-stream)
+else
+	tap ok kunit-refaccel-stream "SKIP ${REFACCEL_KUNIT_SKIP:-test modules not built}"
+fi
+
+# Splat gate: the kernel log must be free of warnings, oopses, lockdep
+# reports and (with kmemleak) leaks.
+if tests/splat-gate.sh check; then
 	tap ok dmesg-clean
+else
+	tap not-ok dmesg-clean
+fi
+
+# Then prove the gate works (after it ran: the real verdict is above).
+if [ -n "${REFACCEL_SPLAT_KO:-}" ]; then
+	tap_lines < <(tests/splat/selftest.sh "$REFACCEL_SPLAT_KO")
+else
+	tap ok splat-gate-selftest "SKIP test modules not built"
 fi
 echo "# vm-suite: done"
