@@ -316,6 +316,26 @@ TEST_F_TIMEOUT(mig, pre_copy_with_work_in_flight, 600)
 }
 
 /*
+ * End a PRE_COPY session of A the way a VMM does: through PRE_COPY_P2P to
+ * STOP_COPY on the same fd, read to EOF, close, STOP.  Returns the bytes
+ * the STOP_COPY part added to @b.
+ */
+static size_t finish_pre_copy(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(mig) *self, int fd, struct mig_buf *b)
+{
+	size_t before = b->len;
+	bool eof;
+
+	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
+	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, mig_read_stream(fd, b, STREAM_CHUNK, &eof));
+	ASSERT_TRUE(eof) TH_LOG("STOP_COPY must end in EOF");
+	close(fd);
+	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP, NULL));
+	return b->len - before;
+}
+
+/*
  * An idle device converges: after the initial pass PRECOPY_INFO says 0/0,
  * CPU writes through the BAR show up as dirty bytes and drain again, and
  * the final STOP_COPY is a small fraction of a cold one.
@@ -358,14 +378,7 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	ASSERT_EQ(0, mig_precopy_info(fd, &initial, &dirty));
 	ASSERT_EQ(0u, dirty) TH_LOG("dirty bytes must drain on an idle device");
 
-	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
-	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	final_bytes = pre.len;
-	ASSERT_EQ(0, mig_read_stream(fd, &pre, STREAM_CHUNK, &eof));
-	ASSERT_TRUE(eof);
-	final_bytes = pre.len - final_bytes;
-	close(fd);
-	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP, NULL));
+	final_bytes = finish_pre_copy(_metadata, self, fd, &pre);
 
 	TH_LOG("metric: SRAM %u bytes; cold STOP_COPY %zu bytes; PRE_COPY initial %llu; after pre-copy, idle STOP_COPY %zu bytes (%.2f%% of cold)",
 	       self->sram_size, cold.len, (unsigned long long)initial0,
@@ -421,14 +434,7 @@ TEST_F_TIMEOUT(mig, pre_copy_busy_device_writes_tracked, 600)
 
 		ASSERT_EQ(0, ra_run(&self->ring, &d, &cpl, self->tmo));
 	}
-	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
-	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	final_bytes = pre.len;
-	ASSERT_EQ(0, mig_read_stream(fd, &pre, STREAM_CHUNK, &eof));
-	ASSERT_TRUE(eof);
-	final_bytes = pre.len - final_bytes;
-	close(fd);
-	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP, NULL));
+	final_bytes = finish_pre_copy(_metadata, self, fd, &pre);
 	TH_LOG("metric: busy device (4 x %u KiB written after the last pre-copy read): STOP_COPY part %zu bytes",
 	       CHUNK >> 10, final_bytes);
 	ASSERT_LE(4 * CHUNK, final_bytes);
