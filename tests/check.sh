@@ -95,13 +95,13 @@ if run_step testmods-build bash scripts/build-test-modules.sh "$kdir_stock" "$ou
 fi
 vm_lane vm "${stock_env[@]}"
 
-# ---- own-kernel lane (REFACCEL_OWN_KERNEL=1): scripts/build-kernel.sh ----
+# ---- own-kernel lane (on by default; REFACCEL_OWN_KERNEL=0 skips it) ----
 # The same suite on a kernel with IOMMUFD, VFIO cdev, KUnit, lockdep and
 # kmemleak, once per VFIO backend.  The driver and test modules are built
 # for it into $out/own (the stock .ko in the source tree is left alone).
 # The stock lane runs the full 10,000-stream fuzz; here, with lockdep and
 # kmemleak slowing every ioctl, 2,000 streams per backend.
-if [ "${REFACCEL_OWN_KERNEL:-0}" = 1 ]; then
+if [ "${REFACCEL_OWN_KERNEL:-1}" = 1 ]; then
 	if run_step own-kernel-build sh -c 'bash scripts/build-kernel.sh >"$0"' "$out/own-kdir"; then
 		okdir=$(tail -n 1 "$out/own-kdir")
 		if run_step own-module-build bash scripts/build-module.sh "$okdir" "$out/own" W=1; then
