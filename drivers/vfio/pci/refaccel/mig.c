@@ -33,7 +33,7 @@
 #include "mig.h"
 #include "stream.h"
 
-/* Pages per MEM record: keeps records at VMIG_MEM_CHUNK_MAX at most. */
+/* Bytes a MEM record adds around its data: record header and offset. */
 #define VMIG_REC_OVERHEAD	(sizeof(struct vmig_rec_hdr) + sizeof(__le64))
 
 enum vmig_save_phase {
@@ -119,6 +119,12 @@ struct vmig_file {
 static struct device *vmig_dev(struct vmig_device *mig)
 {
 	return mig->vdev->dev;
+}
+
+/* Pages of device memory the stream carries (0: the device has none). */
+static unsigned long vmig_npages(const struct vmig_dev_info *info)
+{
+	return info->mem_size ? info->mem_size / info->mem_page_size : 0;
 }
 
 /*
@@ -242,8 +248,7 @@ static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
 	migf->reset_gen = READ_ONCE(mig->reset_gen);
 	migf->saving = saving;
 	vmig_limits(mig, &migf->lim);
-	migf->npages = mig->info.mem_page_size ?
-		mig->info.mem_size / mig->info.mem_page_size : 0;
+	migf->npages = vmig_npages(&mig->info);
 
 	/* One buffer fits the largest record of either kind. */
 	migf->buf_size = sizeof(struct vmig_rec_hdr) +
@@ -280,12 +285,14 @@ err:
 
 /* ---- saving ---- */
 
-static size_t vmig_mem_rec_bytes(struct vmig_file *migf, unsigned long pages)
+/* Stream bytes that @pages pages of device memory take as MEM records. */
+static size_t vmig_mem_rec_bytes(u32 page_size, unsigned long pages)
 {
-	unsigned long per_rec = VMIG_MEM_CHUNK_MAX / migf->lim.page_size;
-
-	return pages * migf->lim.page_size +
-		DIV_ROUND_UP(pages, per_rec) * VMIG_REC_OVERHEAD;
+	if (!pages)
+		return 0;
+	return pages * page_size +
+		DIV_ROUND_UP(pages, VMIG_MEM_CHUNK_MAX / page_size) *
+		VMIG_REC_OVERHEAD;
 }
 
 /* Pages ahead of the initial pass will be read by it: no need to resend. */
@@ -501,10 +508,10 @@ static long vmig_precopy_info(struct vmig_file *migf, void __user *arg)
 	dirty = bitmap_weight(migf->pending, migf->npages);
 
 	info.flags = 0;
-	info.initial_bytes = vmig_mem_rec_bytes(migf, unread_init);
+	info.initial_bytes = vmig_mem_rec_bytes(migf->lim.page_size, unread_init);
 	if (!migf->hdr_done)
 		info.initial_bytes += sizeof(struct vmig_stream_hdr);
-	info.dirty_bytes = vmig_mem_rec_bytes(migf, dirty);
+	info.dirty_bytes = vmig_mem_rec_bytes(migf->lim.page_size, dirty);
 	/* Whatever sits in the buffer belongs to the pass that produced it. */
 	if (migf->buf_initial)
 		info.initial_bytes += buffered;
@@ -930,32 +937,30 @@ int vmig_get_state(struct vmig_device *mig,
 int vmig_get_data_size(struct vmig_device *mig, unsigned long *len)
 {
 	struct vmig_file *migf;
-	unsigned long pages = mig->info.mem_page_size ?
-		mig->info.mem_size / mig->info.mem_page_size : 0;
-	size_t tail = sizeof(struct vmig_rec_hdr) * 2 + mig->info.state_max +
-		sizeof(struct vmig_rec_end);
+	unsigned long pages;
+	size_t tail;
 
 	vmig_state_lock(mig);
-	migf = mig->saving;
 	if (!mig->usable) {
 		*len = 0;
 		vmig_state_unlock(mig);
 		return -EOPNOTSUPP;
 	}
+	/* STATE and END always follow the device memory. */
+	tail = sizeof(struct vmig_rec_hdr) * 2 + mig->info.state_max +
+		sizeof(struct vmig_rec_end);
+	migf = mig->saving;
 	if (migf) {
 		mutex_lock(&migf->lock);
 		pages = migf->npages - migf->init_next +
 			bitmap_weight(migf->pending, migf->npages);
-		*len = vmig_mem_rec_bytes(migf, pages) + tail +
+		*len = vmig_mem_rec_bytes(migf->lim.page_size, pages) + tail +
 			(migf->buf_len - migf->buf_pos);
 		mutex_unlock(&migf->lock);
 	} else {
-		*len = sizeof(struct vmig_stream_hdr) + tail;
-		if (pages)
-			*len += pages * mig->info.mem_page_size +
-				DIV_ROUND_UP(pages, VMIG_MEM_CHUNK_MAX /
-					     mig->info.mem_page_size) *
-				VMIG_REC_OVERHEAD;
+		*len = sizeof(struct vmig_stream_hdr) + tail +
+			vmig_mem_rec_bytes(mig->info.mem_page_size,
+					   vmig_npages(&mig->info));
 	}
 	vmig_state_unlock(mig);
 	return 0;
