@@ -74,6 +74,26 @@ static inline int env_ring_restart(struct mig_env *e)
 	return ra_enable(&e->dev, e->tmo);
 }
 
+/* VFIO_DEVICE_RESET; afterwards the migration FSM must be RUNNING. */
+static inline int env_reset_fsm(struct mig_env *e)
+{
+	uint32_t st;
+	int ret;
+
+	ret = ra_reset(&e->dev);
+	if (ret)
+		return ret;
+	ret = mig_get_state(&e->dev.vdev, &st);
+	if (ret)
+		return ret;
+	if (st != VFIO_DEVICE_STATE_RUNNING) {
+		fprintf(stderr, "# %s: state %s after VFIO_DEVICE_RESET\n",
+			e->dev.vdev.bdf, mig_state_name(st));
+		return -EIO;
+	}
+	return 0;
+}
+
 /*
  * Open @bdf into @iommu, reset it, check that migration is usable, set up a
  * 64/64 ring and two DMA buffers.  Returns 0, a negative errno, or 1 with
@@ -83,7 +103,6 @@ static inline int env_open(struct mig_env *e, struct vu_iommu *iommu,
 			   const char *bdf, char *why, size_t len)
 {
 	uint64_t flags = 0, size;
-	uint32_t st;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
@@ -101,7 +120,7 @@ static inline int env_open(struct mig_env *e, struct vu_iommu *iommu,
 	}
 	if (ret)
 		return ret;
-	ret = ra_reset(&e->dev);
+	ret = env_reset_fsm(e);
 	if (ret)
 		return ret;
 	e->caps = ra_rd(&e->dev, REFACCEL_REG_CAPS);
@@ -113,14 +132,6 @@ static inline int env_open(struct mig_env *e, struct vu_iommu *iommu,
 	}
 	if (ret)
 		return ret;
-	ret = mig_get_state(&e->dev.vdev, &st);
-	if (ret)
-		return ret;
-	if (st != VFIO_DEVICE_STATE_RUNNING) {
-		fprintf(stderr, "# %s: state %s after reset\n", bdf,
-			mig_state_name(st));
-		return -EIO;
-	}
 	e->lim.compat_id = ra_rd(&e->dev, REFACCEL_REG_MIG_COMPAT_ID);
 	e->lim.mem_size = ra_rd(&e->dev, REFACCEL_REG_SRAM_SIZE);
 	e->lim.page_size = ra_rd(&e->dev, REFACCEL_REG_SRAM_DIRTY_PGSIZE);
@@ -195,21 +206,9 @@ static inline int env_work(struct mig_env *e)
 /* VFIO_DEVICE_RESET, then a fresh ring; the FSM must be RUNNING. */
 static inline int env_reset(struct mig_env *e)
 {
-	uint32_t st;
-	int ret;
+	int ret = env_reset_fsm(e);
 
-	ret = ra_reset(&e->dev);
-	if (ret)
-		return ret;
-	ret = mig_get_state(&e->dev.vdev, &st);
-	if (ret)
-		return ret;
-	if (st != VFIO_DEVICE_STATE_RUNNING) {
-		fprintf(stderr, "# state %s after VFIO_DEVICE_RESET\n",
-			mig_state_name(st));
-		return -EIO;
-	}
-	return env_ring_restart(e);
+	return ret ? ret : env_ring_restart(e);
 }
 
 /* poll() revents without waiting (requests IN and OUT). */
