@@ -16,17 +16,49 @@ mkdir -p "$STAMP_DIR"
 
 SRC=/etc/apt/sources.list.d/refaccel.sources
 PREF=/etc/apt/preferences.d/refaccel.pref
-want_src='Types: deb
-URIs: http://deb.debian.org/debian
+
+# The Debian mirror this machine already uses for bookworm, read from its
+# own apt configuration (deb822 .sources stanzas first, then one-line
+# "deb URI bookworm ..." entries), so the added suites come from the same
+# place as the base system.
+debian_mirror() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -e "$f" ] && [ "$f" != "$SRC" ] || continue
+		awk '
+		function flush() { if (suite && uri != "" && !done) { print uri; done = 1 } suite = 0; uri = "" }
+		/^[[:space:]]*$/ { flush(); next }
+		/^[[:space:]]*#/ { next }
+		$1 == "URIs:" { uri = $2 }
+		$1 == "Suites:" { for (i = 2; i <= NF; i++) if ($i == "bookworm") suite = 1 }
+		END { flush() }' "$f"
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -e "$f" ] || continue
+		awk '$1 == "deb" {
+			i = 2
+			if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == "bookworm") print $i
+		}' "$f"
+	done
+}
+mirror=$(debian_mirror | awk 'NR == 1')
+[ -n "$mirror" ] || {
+	echo "setup-host: no bookworm entry in this machine's apt sources" >&2
+	exit 1
+}
+
+want_src="Types: deb
+URIs: $mirror
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb deb-src
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: trixie
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg'
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 want_pref='Package: *
 Pin: release n=trixie
 Pin-Priority: 50'
