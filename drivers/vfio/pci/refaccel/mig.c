@@ -886,6 +886,20 @@ static struct file *vmig_step(struct vmig_device *mig,
 	return ret ? ERR_PTR(ret) : NULL;
 }
 
+/*
+ * An arc left the device in ERROR: nothing it was doing can go on.  End the
+ * sessions (their fds fail from now on) and stop tracking if it may still
+ * run; only VFIO_DEVICE_RESET brings the device back.
+ */
+static void vmig_enter_error(struct vmig_device *mig)
+{
+	if (mig->saving && mig->info.mem_size)
+		mig->ops->mem_track_stop(mig);
+	vmig_end_sessions(mig);
+	dev_err(vmig_dev(mig),
+		"migration state ERROR: sessions ended, VFIO_DEVICE_RESET recovers the device\n");
+}
+
 struct file *vmig_set_state(struct vmig_device *mig,
 			    enum vfio_device_mig_state new_state)
 {
@@ -895,8 +909,16 @@ struct file *vmig_set_state(struct vmig_device *mig,
 	int ret;
 
 	vmig_state_lock(mig);
-	if (!mig->usable)
+	if (!mig->usable) {
 		res = ERR_PTR(-EOPNOTSUPP);
+	} else if (mig->state == VFIO_DEVICE_STATE_ERROR &&
+		   new_state != VFIO_DEVICE_STATE_ERROR) {
+		/* No arc leaves ERROR (vfio_mig_get_next_state() WARNs). */
+		dev_err_ratelimited(vmig_dev(mig),
+				    "SET_STATE %u refused: the device is in ERROR until VFIO_DEVICE_RESET\n",
+				    new_state);
+		res = ERR_PTR(-EINVAL);
+	}
 	while (!IS_ERR(res) && mig->state != new_state) {
 		ret = vfio_mig_get_next_state(mig->vdev, mig->state, new_state,
 					      &next);
@@ -909,6 +931,8 @@ struct file *vmig_set_state(struct vmig_device *mig,
 		if (IS_ERR(res)) {
 			dev_dbg(vmig_dev(mig), "arc %u -> %u failed: %ld\n",
 				mig->state, next, PTR_ERR(res));
+			if (mig->state == VFIO_DEVICE_STATE_ERROR)
+				vmig_enter_error(mig);
 			break;
 		}
 		dev_dbg(vmig_dev(mig), "arc %u -> %u took %lld us\n", mig->state,
