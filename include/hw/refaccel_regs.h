@@ -101,7 +101,14 @@
 #define REFACCEL_REG_CNT_ERRORS		0x0308	/* completions with error */
 #define REFACCEL_REG_CNT_PAGE_REQS	0x030c
 
-/* ---- migration block ---- */
+/*
+ * ---- migration block ----
+ * 0x1000..0x1fff (this block, the SRAM dirty bitmap, the DMA dirty log and
+ * the page request log) is the migration driver's: a function reset
+ * (CTRL.RESET) leaves it alone, and the vfio driver hides it from the user.
+ */
+#define REFACCEL_MIG_BLOCK_OFFSET	0x1000
+#define REFACCEL_MIG_BLOCK_SIZE		0x1000
 #define REFACCEL_REG_MIG_CTRL		0x1000	/* RW */
 #define  REFACCEL_MIG_CTRL_QUIESCE	(1u << 0)	/* stop DMA and irqs */
 #define  REFACCEL_MIG_CTRL_ABORT_PRI	(1u << 1)	/* with QUIESCE */
@@ -177,13 +184,18 @@
 #define  REFACCEL_PRI_RESP_FAILURE	0xf
 #define REFACCEL_PRI_LOG_DEPTH		32
 
-/* ---- test control (only when the model's "testctl" property is on) ---- */
-#define REFACCEL_REG_TEST_FLAGS		0x1f00	/* RW: REFACCEL_TEST_* */
+/*
+ * ---- test control (only when the model's "testctl" property is on) ----
+ * Host-side fault injection, in its own page after the migration block so
+ * that tests reach it through vfio while the block itself stays hidden.
+ */
+#define REFACCEL_TEST_BLOCK_OFFSET	0x2000
+#define REFACCEL_REG_TEST_FLAGS		0x2000	/* RW: REFACCEL_TEST_* */
 #define  REFACCEL_TEST_NEVER_QUIESCE	(1u << 0)
 #define  REFACCEL_TEST_CORRUPT_SAVE	(1u << 1)
 #define  REFACCEL_TEST_NO_PRI_RESP	(1u << 2)
-#define REFACCEL_REG_TEST_QUIESCE_DELAY	0x1f04	/* RW: extra virtual us */
-#define REFACCEL_REG_TEST_OP_LATENCY	0x1f08	/* RW: virtual ns per op */
+#define REFACCEL_REG_TEST_QUIESCE_DELAY	0x2004	/* RW: extra virtual us */
+#define REFACCEL_REG_TEST_OP_LATENCY	0x2008	/* RW: virtual ns per op */
 
 /* ---- work descriptors (64 bytes, little endian) ---- */
 #define REFACCEL_DESC_SIZE		64

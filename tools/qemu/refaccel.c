@@ -1281,23 +1281,37 @@ static void refaccel_mig_write_data(RefaccelState *s, uint32_t val)
 
 /* ---- reset ---- */
 
-static void refaccel_reset_state(RefaccelState *s)
+/*
+ * Function reset (CTRL.RESET): the rings, work, counters and SRAM go back
+ * to power-on values; the migration block does not (it belongs to the
+ * migration driver, whose quiesce, freeze and tracking must survive what
+ * the guest's driver does).  SRAM cleared while tracking is dirty SRAM.
+ */
+static void refaccel_function_reset(RefaccelState *s)
 {
     s->generation++;
     timer_del(&s->op_timer);
-    timer_del(&s->quiesce_timer);
     memset(&s->r, 0, sizeof(s->r));
-    memset(&s->m, 0, sizeof(s->m));
-    if (s->dirty_bm) {
-        bitmap_zero(s->dirty_bm, s->dirty_pages);
-    }
     s->r.op_latency_ns = s->prop_op_latency_ns;
     s->r.cq_phase = 1;
     /* the next user must not see the previous user's data */
     if (s->sram_ptr) {
         memset(s->sram_ptr, 0, s->sram_size);
-        memory_region_set_dirty(&s->sram, 0, s->sram_size);
+        refaccel_sram_written(s, 0, s->sram_size);
     }
+    /* a quiesce that waited for the dropped work is over now */
+    refaccel_quiesce_progress(s);
+}
+
+/* Device reset (power on, FLR, bus reset): everything, migration too. */
+static void refaccel_reset_state(RefaccelState *s)
+{
+    timer_del(&s->quiesce_timer);
+    memset(&s->m, 0, sizeof(s->m));
+    if (s->dirty_bm) {
+        bitmap_zero(s->dirty_bm, s->dirty_pages);
+    }
+    refaccel_function_reset(s);
 }
 
 static void refaccel_qdev_reset(DeviceState *dev)
@@ -1435,7 +1449,7 @@ static void refaccel_write_ctrl(RefaccelState *s, uint32_t val)
     bool was_enabled = refaccel_enabled(s);
 
     if (val & REFACCEL_CTRL_RESET) {
-        refaccel_reset_state(s);
+        refaccel_function_reset(s);
         return;
     }
     if (val & ~REFACCEL_CTRL_ENABLE) {
@@ -1468,10 +1482,12 @@ static void refaccel_write_int_mask(RefaccelState *s, uint32_t val)
 
 static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
 {
-    /* frozen: only the migration block (0x1000..0x1fff) takes writes */
+    /* frozen: only the migration block and the host's test knobs */
     if (refaccel_frozen(s) &&
-        (addr < REFACCEL_REG_MIG_CTRL ||
-         addr >= REFACCEL_REG_MIG_CTRL + 0x1000)) {
+        (addr < REFACCEL_MIG_BLOCK_OFFSET ||
+         addr >= REFACCEL_MIG_BLOCK_OFFSET + REFACCEL_MIG_BLOCK_SIZE) &&
+        !(addr >= REFACCEL_TEST_BLOCK_OFFSET &&
+          addr < REFACCEL_TEST_BLOCK_OFFSET + 0x1000)) {
         refaccel_guest_error(s, "write 0x%x to register 0x%" HWADDR_PRIx
                              " while frozen, ignored", val, addr);
         return;

@@ -73,7 +73,7 @@ check "SRAM_SIZE B (2 MiB)" "$(r32 $((B + 0xc)))" 0x200000
 check "OP_LATENCY_NS" "$(r32 $((A + 0x18)))" 10000
 check "MAX_XFER" "$(r32 $((A + 0x1c)))" 0x100000
 check "unknown register reads 0" "$(r32 $((A + 0x4000)))" 0
-check "test block reads 0 without testctl" "$(r32 $((A + 0x1f08)))" 0
+check "test block reads 0 without testctl" "$(r32 $((A + 0x2008)))" 0
 
 reset() { w32 $(($1 + 0x10)) 2; }
 
@@ -127,6 +127,7 @@ check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x100c)))" 8
 reset $A
 check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 7
 w32 $((A + 0x1000)) 0
+w32 $((A + 0x1100)) 0                   # CTRL.RESET keeps the migration block
 reset $A
 check "reset after hostile writes: STATUS" "$(r32 $((A + 0x14)))" 0
 
@@ -312,7 +313,8 @@ if [ $MODE = full ]; then
 	check "dirty: past the end reads 0" "$(rdw $A 8)" 0
 	check "dirty: far past the end reads 0" "$(rdw $A 0x100000)" 0
 	SQN=8; CQN=4
-	setup_rings $A $SQ $CQ                  # resets A: tracking off
+	w32 $((A + 0x1100)) 0
+	setup_rings $A $SQ $CQ                  # tracking off, then reset
 	w32 $((A + 0x1100)) 1
 	run "LOAD for dirty tracking" 4 0 0x20 $((BUF + 0x100)) 0x7ff0 0 0
 	check "dirty: LOAD across pages 7 and 8" "$(rdw $A 0)" 0x180
@@ -323,6 +325,11 @@ if [ $MODE = full ]; then
 	w32 $((A2 + 0x2000)) 1
 	w32 $((A + 0x1100)) 0
 	check "dirty: bits from before disable stay readable" "$(rdw $A 0)" 0x4
+	w32 $((A + 0x1100)) 1
+	reset $A
+	check "CTRL.RESET keeps SRAM dirty tracking on" "$(r32 $((A + 0x1100)))" 1
+	check "CTRL.RESET: the SRAM it cleared is dirty" "$(rdw $A 0)" 0xffffffff
+	w32 $((A + 0x1100)) 0
 	reset $A
 
 	# ---- migration block: C and D (1 MiB, testctl=on) ----

@@ -54,8 +54,6 @@ static int refaccel_init_dev(struct vfio_device *core_vdev)
 
 	vmig_init(&rvdev->mig, core_vdev, &refaccel_vmig_ops,
 		  quiesce_timeout_ms);
-	core_vdev->migration_flags = VMIG_FLAGS;
-	core_vdev->mig_ops = &refaccel_mig_ops;
 	return vfio_pci_core_init_dev(core_vdev);
 }
 
@@ -74,7 +72,8 @@ static int refaccel_open_device(struct vfio_device *core_vdev)
 	if (ret)
 		return ret;
 
-	ret = vmig_open(&rvdev->mig);
+	/* Without the migration block the function is plain vfio-pci. */
+	ret = rvdev->hide_mig ? vmig_open(&rvdev->mig) : 0;
 	if (ret) {
 		vfio_pci_core_disable(&rvdev->core_device);
 		return ret;
@@ -97,11 +96,11 @@ static const struct vfio_device_ops refaccel_vfio_ops = {
 	.release	= refaccel_release_dev,
 	.open_device	= refaccel_open_device,
 	.close_device	= refaccel_close_device,
-	.ioctl		= vfio_pci_core_ioctl,
+	.ioctl		= refaccel_ioctl,
 	.device_feature	= vfio_pci_core_ioctl_feature,
-	.read		= vfio_pci_core_read,
-	.write		= vfio_pci_core_write,
-	.mmap		= vfio_pci_core_mmap,
+	.read		= refaccel_read,
+	.write		= refaccel_write,
+	.mmap		= refaccel_mmap,
 	.request	= vfio_pci_core_request,
 	.match		= vfio_pci_core_match,
 	/* NULL stubs when the kernel lacks IOMMUFD, real ops when it has it */
@@ -134,19 +133,65 @@ static int refaccel_check_bars(struct pci_dev *pdev)
 	return 0;
 }
 
+/*
+ * Read CAPS once at probe: only a function with the migration block offers
+ * migration (and has it hidden); any other is plain vfio-pci.  The device
+ * is enabled just for this read and left as vfio-pci expects to find it.
+ */
+static bool refaccel_probe_migratable(struct pci_dev *pdev)
+{
+	void __iomem *regs;
+	u32 id, caps;
+
+	if (pci_enable_device_mem(pdev)) {
+		pci_warn(pdev, "cannot enable the function to read CAPS: no migration\n");
+		return false;
+	}
+	regs = pci_iomap(pdev, REFACCEL_BAR_REGS, REFACCEL_REG_CAPS + 4);
+	if (!regs) {
+		pci_disable_device(pdev);
+		pci_warn(pdev, "cannot map BAR%d to read CAPS: no migration\n",
+			 REFACCEL_BAR_REGS);
+		return false;
+	}
+	id = ioread32(regs + REFACCEL_REG_ID);
+	caps = ioread32(regs + REFACCEL_REG_CAPS);
+	pci_iounmap(pdev, regs);
+	pci_disable_device(pdev);
+
+	if (id != REFACCEL_ID_MAGIC) {
+		pci_info(pdev, "ID register reads %#x, not %#x: bound without migration\n",
+			 id, REFACCEL_ID_MAGIC);
+		return false;
+	}
+	if (!refaccel_caps_migratable(caps)) {
+		pci_info(pdev, "no migration block (CAPS %#x): bound without migration\n",
+			 caps);
+		return false;
+	}
+	return true;
+}
+
 static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct refaccel_vfio_device *rvdev;
+	bool migratable;
 	int ret;
 
 	ret = refaccel_check_bars(pdev);
 	if (ret)
 		return ret;
+	migratable = refaccel_probe_migratable(pdev);
 
 	rvdev = vfio_alloc_device(refaccel_vfio_device, core_device.vdev,
 				  &pdev->dev, &refaccel_vfio_ops);
 	if (IS_ERR(rvdev))
 		return PTR_ERR(rvdev);
+	if (migratable) {
+		rvdev->core_device.vdev.migration_flags = VMIG_FLAGS;
+		rvdev->core_device.vdev.mig_ops = &refaccel_mig_ops;
+		rvdev->hide_mig = true;
+	}
 
 	dev_set_drvdata(&pdev->dev, &rvdev->core_device);
 	ret = vfio_pci_core_register_device(&rvdev->core_device);
@@ -154,8 +199,11 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		vfio_put_device(&rvdev->core_device.vdev);
 		return ret;
 	}
-	pci_info(pdev, "bound, SRAM %llu KiB\n",
-		 (unsigned long long)pci_resource_len(pdev, REFACCEL_BAR_SRAM) >> 10);
+	pci_info(pdev, "bound, SRAM %llu KiB, migration %s\n",
+		 (unsigned long long)pci_resource_len(pdev, REFACCEL_BAR_SRAM) >> 10,
+		 migratable ? "supported, BAR0 migration block hidden" : "not supported");
+	if (!migratable)
+		return 0;
 	/* log_ops only where the kernel can report (Documentation/driver.rst) */
 	dev_info(&pdev->dev, "DMA dirty tracking: %s\n",
 		 IS_ENABLED(CONFIG_IOMMUFD_DRIVER) ?

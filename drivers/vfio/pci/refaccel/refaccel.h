@@ -20,6 +20,8 @@
  * @sram: BAR2 mapping (valid while open)
  * @sram_size: bytes of SRAM
  * @sram_pgsize: SRAM dirty tracking granularity
+ * @hide_mig: the function has the migration block, and it is hidden from
+ *	the user (regions.c); set at probe, constant afterwards
  */
 struct refaccel_vfio_device {
 	struct vfio_pci_core_device core_device;
@@ -28,9 +30,27 @@ struct refaccel_vfio_device {
 	void __iomem *sram;
 	u32 sram_size;
 	u32 sram_pgsize;
+	bool hide_mig;
 };
 
 extern const struct vmig_dev_ops refaccel_vmig_ops;
+
+/* CAPS bits without which the function cannot migrate. */
+static inline bool refaccel_caps_migratable(u32 caps)
+{
+	const u32 need = REFACCEL_CAP_MIGRATION | REFACCEL_CAP_SRAM_DIRTY;
+
+	return (caps & need) == need;
+}
+
+/* regions.c: BAR0 as the user sees it */
+ssize_t refaccel_read(struct vfio_device *core_vdev, char __user *buf,
+		      size_t count, loff_t *ppos);
+ssize_t refaccel_write(struct vfio_device *core_vdev, const char __user *buf,
+		       size_t count, loff_t *ppos);
+int refaccel_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma);
+long refaccel_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
+		    unsigned long arg);
 
 static inline struct refaccel_vfio_device *
 to_refaccel_vdev(struct vfio_device *core_vdev)

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wclobbered"
@@ -1836,6 +1837,172 @@ static int kmsg_scan(int fd, uint64_t *lines, uint64_t *lost, char *first,
 	}
 	return found;
 }
+/*
+ * A hostile or careless user pokes the migration block through BAR0 while
+ * a pre-copy session runs: every variant must leave the migration intact
+ * (B ends with A's SRAM as it was at STOP_COPY), because the block is
+ * hidden and a function reset (CTRL.RESET) keeps tracking correct.
+ */
+enum hostile_act {
+	H_READ_DIRTY,		/* read-and-clear SRAM_DIRTY_DATA, many times */
+	H_WRITE_DIRTY,		/* SRAM_DIRTY_CTRL := 0, SRAM_DIRTY_INDEX := 5 */
+	H_WRITE_WINDOW,		/* state window: OFFSET, DATA, CMD DISCARD */
+	H_CTRL_RESET,		/* a guest driver resets the function on load */
+};
+
+FIXTURE(hostile) {
+	struct pair_env f;
+};
+
+FIXTURE_VARIANT(hostile) {
+	enum hostile_act act;
+};
+
+FIXTURE_VARIANT_ADD(hostile, read_dirty_data) { .act = H_READ_DIRTY };
+FIXTURE_VARIANT_ADD(hostile, write_dirty_regs) { .act = H_WRITE_DIRTY };
+FIXTURE_VARIANT_ADD(hostile, write_state_window) { .act = H_WRITE_WINDOW };
+FIXTURE_VARIANT_ADD(hostile, ctrl_reset) { .act = H_CTRL_RESET };
+
+FIXTURE_SETUP(hostile)
+{
+	pair_setup(_metadata, &self->f, false);
+}
+
+FIXTURE_TEARDOWN(hostile)
+{
+	pair_teardown(&self->f);
+}
+
+static void hostile_act(struct __test_metadata *_metadata, struct mig_env *a,
+			enum hostile_act act)
+{
+	uint32_t v;
+
+	switch (act) {
+	case H_READ_DIRTY:
+		for (int i = 0; i < 64; i++) {
+			v = ra_rd(&a->dev, REFACCEL_REG_SRAM_DIRTY_DATA);
+			EXPECT_EQ(0u, v) TH_LOG("SRAM_DIRTY_DATA visible to the user");
+		}
+		break;
+	case H_WRITE_DIRTY:
+		ra_wr(&a->dev, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+		ra_wr(&a->dev, REFACCEL_REG_SRAM_DIRTY_INDEX, 5);
+		EXPECT_EQ((uint32_t)REFACCEL_SRAM_DIRTY_ENABLE,
+			  ra_rd(&a->dev, REFACCEL_REG_SRAM_DIRTY_CTRL))
+			TH_LOG("the user switched SRAM dirty tracking off");
+		break;
+	case H_WRITE_WINDOW:
+		ra_wr(&a->dev, REFACCEL_REG_MIG_STATE_OFFSET, 0);
+		for (int i = 0; i < 16; i++)
+			ra_wr(&a->dev, REFACCEL_REG_MIG_STATE_DATA, 0xdeadbeef);
+		ra_wr(&a->dev, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_DISCARD);
+		EXPECT_EQ(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_STATE_DATA));
+		break;
+	case H_CTRL_RESET:
+		ra_wr(&a->dev, REFACCEL_REG_CTRL, REFACCEL_CTRL_RESET);
+		break;
+	}
+}
+
+TEST_F_TIMEOUT(hostile, precopy_survives, T_TIMEOUT)
+{
+	struct pair_env *f = &self->f;
+	struct mig_env *a = A(f), *b = B(f);
+	struct mig_buf s = { 0 };
+	uint8_t *img = malloc(a->lim.mem_size), page[ENV_PAGE];
+	uint64_t rng = 777 + variant->act;
+	struct attempt at;
+	bool eof;
+	int fd = -1;
+
+	ASSERT_NE(NULL, img);
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_RUNNING, NULL));
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_PRE_COPY, &fd));
+	ASSERT_EQ(0, mig_read_stream(fd, &s, 1 << 16, &eof));
+	/* dirty pages the next pass must send, then the user strikes */
+	for (int i = 0; i < 8; i++) {
+		ra_rand_fill(page, sizeof(page), &rng);
+		ASSERT_EQ(0, ra_sram_write(&a->dev, (ra_rand(&rng) %
+				(a->lim.mem_size / ENV_PAGE)) * ENV_PAGE,
+				page, sizeof(page)));
+	}
+	hostile_act(_metadata, a, variant->act);
+	ra_rand_fill(page, sizeof(page), &rng);
+	ASSERT_EQ(0, ra_sram_write(&a->dev, 3 * ENV_PAGE, page, sizeof(page)));
+	ASSERT_EQ(0, mig_read_stream(fd, &s, 4093, &eof));
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_PRE_COPY_P2P, NULL));
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP_COPY, NULL));
+	ASSERT_EQ(0, mig_read_stream(fd, &s, 1 << 16, &eof));
+	EXPECT_TRUE(eof);
+	close(fd);
+	ASSERT_EQ(0, ra_sram_read(&a->dev, 0, img, a->lim.mem_size));
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP, NULL));
+
+	prepare_dest(_metadata, f, b);
+	load_attempt(b, s.p, s.len, 0, 5, &at);
+	EXPECT_EQ(0, at.write_err) TH_LOG("write: %s", strerror(at.write_err));
+	EXPECT_EQ(0, at.stop_err) TH_LOG("RESUMING -> STOP: %s",
+					 strerror(at.stop_err));
+	expect_sram(_metadata, b, img, "after the user poked the migration block");
+	mig_buf_free(&s);
+	free(img);
+	ASSERT_EQ(0, env_reset(b));
+	ASSERT_EQ(0, env_reset(a));
+}
+
+/* The user clears MIG_CTRL.QUIESCE in RUNNING_P2P: the device stays quiet. */
+TEST_F_TIMEOUT(hostile, unquiesce_refused, T_TIMEOUT)
+{
+	struct mig_env *a = A(&self->f);
+
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, VFIO_DEVICE_STATE_RUNNING_P2P, NULL));
+	ra_wr(&a->dev, REFACCEL_REG_MIG_CTRL, 0);
+	EXPECT_NE(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_CTRL) &
+		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("the user unquiesced the device");
+	EXPECT_NE(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_STATUS) &
+		  REFACCEL_MIG_STATUS_QUIESCED);
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_RUNNING, NULL));
+	EXPECT_EQ(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_CTRL));
+	ASSERT_EQ(0, env_work(a));
+}
+
+/* REGION_INFO and mmap keep the user out of the migration block. */
+TEST_F_TIMEOUT(hostile, bar0_sparse_mmap, T_TIMEOUT)
+{
+	struct vu_device *d = &A(&self->f)->dev.vdev;
+	struct vu_region *r = &d->regions[REFACCEL_BAR_REGS];
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	ASSERT_TRUE(r->valid);
+	EXPECT_NE(0u, r->info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	EXPECT_NE(0u, r->info.flags & VFIO_REGION_INFO_FLAG_CAPS);
+	EXPECT_LT(0, r->nr_areas) TH_LOG("no part of BAR0 is mmapped");
+	for (int i = 0; i < r->nr_areas; i++) {
+		TH_LOG("BAR0 mmap area %d: 0x%llx+0x%llx", i,
+		       (unsigned long long)r->areas[i].offset,
+		       (unsigned long long)r->areas[i].size);
+		EXPECT_TRUE(r->areas[i].offset + r->areas[i].size <=
+			    REFACCEL_MIG_BLOCK_OFFSET ||
+			    r->areas[i].offset >= REFACCEL_MIG_BLOCK_OFFSET +
+			    REFACCEL_MIG_BLOCK_SIZE);
+	}
+	/* the block's page, and the whole BAR in one go */
+	p = mmap(NULL, pg, PROT_READ, MAP_SHARED, d->fd,
+		 r->info.offset + (REFACCEL_MIG_BLOCK_OFFSET & ~(pg - 1)));
+	EXPECT_EQ(MAP_FAILED, p);
+	if (p != MAP_FAILED)
+		munmap(p, pg);
+	else
+		EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, r->info.size, PROT_READ, MAP_SHARED, d->fd,
+		 r->info.offset);
+	EXPECT_EQ(MAP_FAILED, p);
+	if (p != MAP_FAILED)
+		munmap(p, r->info.size);
+}
+
 
 FIXTURE(fuzz) {
 	struct pair_env f;
