@@ -4,9 +4,16 @@
  * hardware action on the migration block of BAR0 or on the SRAM in BAR2.
  * FSM policy lives in mig.c; nothing here knows a migration state.
  *
- * All MMIO goes through vfio_pci_core's checked accessors (or takes
- * memory_lock itself), so a user who disabled memory decode or put the
- * function in D3 gets -EIO instead of a machine check.
+ * The migration block must be reachable whatever the user did to the
+ * function: a guest that never enabled memory decode, turned it off, or put
+ * the function in D3hot must still be migratable (a real device would be
+ * reached through its PF or an admin queue).  Every operation therefore runs
+ * inside an access window (rv_access_begin()/rv_access_end()) that holds
+ * vfio_pci_core's memory_lock, and only if decode is off or the function is
+ * in D3hot takes it for writing, turns decode on and brings the function to
+ * D0, and afterwards puts back exactly what the user had.  With memory_lock
+ * held for writing the user cannot fault in a BAR mapping or change
+ * PCI_COMMAND or the power state meanwhile.
  */
 
 #include <linux/delay.h>
@@ -26,70 +33,139 @@ static struct device *rv_dev(struct refaccel_vfio_device *rv)
 	return &rv->core_device.pdev->dev;
 }
 
-static int rv_read(struct refaccel_vfio_device *rv, u32 reg, u32 *val)
+/**
+ * struct rv_access - what an access window changed and must put back
+ * @write_locked: memory_lock is held for writing (else for reading)
+ * @cmd: PCI_COMMAND as the user left it
+ * @restore_cmd: @cmd lacked memory decode; it was turned on
+ * @restore_d3hot: the function was in D3hot and was brought to D0
+ */
+struct rv_access {
+	bool write_locked;
+	u16 cmd;
+	bool restore_cmd;
+	bool restore_d3hot;
+};
+
+/* With memory_lock held: does BAR0 decode right now, as the user left it? */
+static bool rv_decodes(struct refaccel_vfio_device *rv)
 {
-	int ret;
-
-	ret = vfio_pci_core_ioread32(&rv->core_device, true, val, rv->regs + reg);
-	if (ret)
-		dev_err_ratelimited(rv_dev(rv),
-				    "BAR0 read at %#x failed (%d): memory decode off or function in D3\n",
-				    reg, ret);
-	return ret;
-}
-
-static int rv_write(struct refaccel_vfio_device *rv, u32 reg, u32 val)
-{
-	int ret;
-
-	ret = vfio_pci_core_iowrite32(&rv->core_device, true, val, rv->regs + reg);
-	if (ret)
-		dev_err_ratelimited(rv_dev(rv),
-				    "BAR0 write at %#x failed (%d): memory decode off or function in D3\n",
-				    reg, ret);
-	return ret;
-}
-
-static int rv_update(struct refaccel_vfio_device *rv, u32 reg, u32 clear,
-		     u32 set)
-{
-	u32 val;
-	int ret;
-
-	ret = rv_read(rv, reg, &val);
-	if (ret)
-		return ret;
-	return rv_write(rv, reg, (val & ~clear) | set);
-}
-
-/* Bulk SRAM access with the same guarantees as the checked accessors. */
-static int rv_sram_lock(struct refaccel_vfio_device *rv)
-{
-	struct vfio_pci_core_device *core = &rv->core_device;
+	struct pci_dev *pdev = rv->core_device.pdev;
 	u16 cmd;
 
-	down_read(&core->memory_lock);
-	cmd = le16_to_cpu(*(__le16 *)&core->vconfig[PCI_COMMAND]);
-	/* pci_power_t is ordered (D0 < ... < D3hot) but __bitwise. */
-	if ((__force int)core->pdev->current_state >= (__force int)PCI_D3hot ||
-	    !(cmd & PCI_COMMAND_MEMORY)) {
-		up_read(&core->memory_lock);
-		dev_err_ratelimited(rv_dev(rv),
-				    "SRAM access refused: memory decode off or function in D3\n");
-		return -EIO;
-	}
-	return 0;
+	if (pdev->current_state != PCI_D0)
+		return false;
+	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+	return cmd & PCI_COMMAND_MEMORY;
 }
 
-static void rv_sram_unlock(struct refaccel_vfio_device *rv)
+static int rv_access_begin(struct refaccel_vfio_device *rv, struct rv_access *a)
 {
-	up_read(&rv->core_device.memory_lock);
+	struct vfio_pci_core_device *core = &rv->core_device;
+	struct pci_dev *pdev = core->pdev;
+	int ret;
+
+	memset(a, 0, sizeof(*a));
+	down_read(&core->memory_lock);
+	/*
+	 * The user asked vfio-pci for runtime low power (the flag is under
+	 * memory_lock): the function may be suspended, even in D3cold, at any
+	 * moment.  Migration needs it awake; the user must leave low power.
+	 */
+	if (core->pm_runtime_engaged) {
+		up_read(&core->memory_lock);
+		dev_err_ratelimited(rv_dev(rv), "migration block unreachable: the user put the function in runtime low power\n");
+		return -EBUSY;
+	}
+	if (rv_decodes(rv))
+		return 0;
+	up_read(&core->memory_lock);
+
+	down_write(&core->memory_lock);
+	a->write_locked = true;
+	if (core->pm_runtime_engaged) {
+		dev_err_ratelimited(rv_dev(rv), "migration block unreachable: the user put the function in runtime low power\n");
+		ret = -EBUSY;
+		goto err;
+	}
+	if (pdev->current_state == PCI_D3hot) {
+		/*
+		 * Safe only when D3hot -> D0 keeps the function's state
+		 * (No_Soft_Reset); otherwise waking it would reset it.
+		 */
+		if (core->needs_pm_restore) {
+			dev_err(rv_dev(rv), "function in D3hot without No_Soft_Reset: its state cannot be reached without resetting it\n");
+			ret = -EIO;
+			goto err;
+		}
+		ret = pci_set_power_state(pdev, PCI_D0);
+		if (ret) {
+			dev_err(rv_dev(rv), "cannot bring the function from D3hot to D0 for migration: %d\n",
+				ret);
+			goto err;
+		}
+		a->restore_d3hot = true;
+	} else if (pdev->current_state != PCI_D0) {
+		dev_err(rv_dev(rv), "migration block unreachable in power state %s\n",
+			pci_power_name(pdev->current_state));
+		ret = -EIO;
+		goto err;
+	}
+	pci_read_config_word(pdev, PCI_COMMAND, &a->cmd);
+	if (!(a->cmd & PCI_COMMAND_MEMORY)) {
+		pci_write_config_word(pdev, PCI_COMMAND,
+				      a->cmd | PCI_COMMAND_MEMORY);
+		a->restore_cmd = true;
+	}
+	return 0;
+err:
+	up_write(&core->memory_lock);
+	return ret;
+}
+
+static void rv_access_end(struct refaccel_vfio_device *rv, struct rv_access *a)
+{
+	struct vfio_pci_core_device *core = &rv->core_device;
+	struct pci_dev *pdev = core->pdev;
+	int ret;
+
+	if (!a->write_locked) {
+		up_read(&core->memory_lock);
+		return;
+	}
+	if (a->restore_cmd)
+		pci_write_config_word(pdev, PCI_COMMAND, a->cmd);
+	if (a->restore_d3hot) {
+		ret = pci_set_power_state(pdev, PCI_D3hot);
+		if (ret)
+			dev_warn(rv_dev(rv), "cannot return the function to D3hot after migration access: %d\n",
+				 ret);
+	}
+	up_write(&core->memory_lock);
+}
+
+/* Register accessors: only inside an access window. */
+static u32 rv_read(struct refaccel_vfio_device *rv, u32 reg)
+{
+	return ioread32(rv->regs + reg);
+}
+
+static void rv_write(struct refaccel_vfio_device *rv, u32 reg, u32 val)
+{
+	iowrite32(val, rv->regs + reg);
+}
+
+static void rv_update(struct refaccel_vfio_device *rv, u32 reg, u32 clear,
+		      u32 set)
+{
+	rv_write(rv, reg, (rv_read(rv, reg) & ~clear) | set);
 }
 
 static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
 	u32 id, caps, sram, pgsize, max, compat;
+	struct rv_access a;
 	int ret;
 
 	ret = vfio_pci_core_setup_barmap(&rv->core_device, REFACCEL_BAR_REGS);
@@ -103,26 +179,27 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	rv->regs = rv->core_device.barmap[REFACCEL_BAR_REGS];
 	rv->sram = rv->core_device.barmap[REFACCEL_BAR_SRAM];
 
-	ret = rv_read(rv, REFACCEL_REG_ID, &id) ?:
-	      rv_read(rv, REFACCEL_REG_CAPS, &caps) ?:
-	      rv_read(rv, REFACCEL_REG_SRAM_SIZE, &sram);
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
+	id = rv_read(rv, REFACCEL_REG_ID);
+	caps = rv_read(rv, REFACCEL_REG_CAPS);
+	sram = rv_read(rv, REFACCEL_REG_SRAM_SIZE);
+	pgsize = rv_read(rv, REFACCEL_REG_SRAM_DIRTY_PGSIZE);
+	max = rv_read(rv, REFACCEL_REG_MIG_STATE_MAX);
+	compat = rv_read(rv, REFACCEL_REG_MIG_COMPAT_ID);
+	rv_access_end(rv, &a);
+
 	if (id != REFACCEL_ID_MAGIC) {
 		dev_err(rv_dev(rv), "ID register reads %#x, expected %#x\n",
 			id, REFACCEL_ID_MAGIC);
 		return -ENODEV;
 	}
-	if (!(caps & REFACCEL_CAP_MIGRATION) || !(caps & REFACCEL_CAP_SRAM_DIRTY)) {
+	if (!refaccel_caps_migratable(caps)) {
 		dev_info(rv_dev(rv), "device has no migration block (caps %#x)\n",
 			 caps);
 		return -EOPNOTSUPP;
 	}
-	ret = rv_read(rv, REFACCEL_REG_SRAM_DIRTY_PGSIZE, &pgsize) ?:
-	      rv_read(rv, REFACCEL_REG_MIG_STATE_MAX, &max) ?:
-	      rv_read(rv, REFACCEL_REG_MIG_COMPAT_ID, &compat);
-	if (ret)
-		return ret;
 	if (sram != pci_resource_len(rv->core_device.pdev, REFACCEL_BAR_SRAM)) {
 		dev_err(rv_dev(rv), "SRAM_SIZE register (%u) disagrees with BAR%d\n",
 			sram, REFACCEL_BAR_SRAM);
@@ -140,12 +217,8 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 
 static u32 refaccel_in_flight(struct refaccel_vfio_device *rv)
 {
-	u32 fetched = 0, completed = 0;
-
-	if (rv_read(rv, REFACCEL_REG_CNT_FETCHED, &fetched) ||
-	    rv_read(rv, REFACCEL_REG_CNT_COMPLETED, &completed))
-		return 0;
-	return fetched - completed;
+	return rv_read(rv, REFACCEL_REG_CNT_FETCHED) -
+	       rv_read(rv, REFACCEL_REG_CNT_COMPLETED);
 }
 
 static int refaccel_quiesce(struct vmig_device *mig,
@@ -154,63 +227,77 @@ static int refaccel_quiesce(struct vmig_device *mig,
 	struct refaccel_vfio_device *rv = to_rv(mig);
 	unsigned long deadline = jiffies + msecs_to_jiffies(args->timeout_ms);
 	u32 set = REFACCEL_MIG_CTRL_QUIESCE;
-	u32 status;
+	struct rv_access a;
 	int ret;
 
 	if (args->abort_pri)
 		set |= REFACCEL_MIG_CTRL_ABORT_PRI;
-	ret = rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, set);
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
-
-	for (;;) {
-		ret = rv_read(rv, REFACCEL_REG_MIG_STATUS, &status);
-		if (ret)
-			break;
-		if (status & REFACCEL_MIG_STATUS_QUIESCED)
-			return 0;
+	rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, set);
+	while (!(rv_read(rv, REFACCEL_REG_MIG_STATUS) &
+		 REFACCEL_MIG_STATUS_QUIESCED)) {
 		if (time_after(jiffies, deadline)) {
-			ret = -ETIMEDOUT;
 			dev_err(rv_dev(rv),
 				"quiesce did not complete within %u ms (%u descriptors in flight); device left running\n",
 				args->timeout_ms, refaccel_in_flight(rv));
+			/* Undo the request: the arc failed, the device runs. */
+			rv_update(rv, REFACCEL_REG_MIG_CTRL, set, 0);
+			ret = -ETIMEDOUT;
 			break;
 		}
 		usleep_range(50, 200);
 	}
-	/* Undo the request: the caller's arc failed, the device must run. */
-	rv_update(rv, REFACCEL_REG_MIG_CTRL, set, 0);
+	rv_access_end(rv, &a);
 	return ret;
+}
+
+/* One read-modify-write of MIG_CTRL inside its own access window. */
+static int refaccel_mig_ctrl(struct refaccel_vfio_device *rv, u32 clear,
+			     u32 set)
+{
+	struct rv_access a;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	rv_update(rv, REFACCEL_REG_MIG_CTRL, clear, set);
+	rv_access_end(rv, &a);
+	return 0;
 }
 
 static int refaccel_unquiesce(struct vmig_device *mig)
 {
-	return rv_update(to_rv(mig), REFACCEL_REG_MIG_CTRL,
-			 REFACCEL_MIG_CTRL_QUIESCE | REFACCEL_MIG_CTRL_ABORT_PRI, 0);
+	return refaccel_mig_ctrl(to_rv(mig), REFACCEL_MIG_CTRL_QUIESCE |
+				 REFACCEL_MIG_CTRL_ABORT_PRI, 0);
 }
 
 static int refaccel_freeze(struct vmig_device *mig)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
 	u32 status;
 	int ret;
 
-	ret = rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, REFACCEL_MIG_CTRL_FREEZE) ?:
-	      rv_read(rv, REFACCEL_REG_MIG_STATUS, &status);
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
+	rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, REFACCEL_MIG_CTRL_FREEZE);
+	status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
 	if (!(status & REFACCEL_MIG_STATUS_FROZEN)) {
 		dev_err(rv_dev(rv), "device did not freeze (status %#x)\n", status);
 		rv_update(rv, REFACCEL_REG_MIG_CTRL, REFACCEL_MIG_CTRL_FREEZE, 0);
-		return -EIO;
+		ret = -EIO;
 	}
-	return 0;
+	rv_access_end(rv, &a);
+	return ret;
 }
 
 static int refaccel_unfreeze(struct vmig_device *mig)
 {
-	return rv_update(to_rv(mig), REFACCEL_REG_MIG_CTRL,
-			 REFACCEL_MIG_CTRL_FREEZE, 0);
+	return refaccel_mig_ctrl(to_rv(mig), REFACCEL_MIG_CTRL_FREEZE, 0);
 }
 
 static const char *const refaccel_mig_err_str[] = {
@@ -225,22 +312,17 @@ static const char *const refaccel_mig_err_str[] = {
 	[REFACCEL_MIG_ERR_BAD_CMD]	= "unknown migration command",
 };
 
-/* Check the outcome of a MIG_CMD; map device errors to errnos. */
+/* Inside an access window: the outcome of a MIG_CMD as an errno. */
 static int refaccel_cmd_result(struct refaccel_vfio_device *rv, const char *cmd,
 			       u32 ok_bit)
 {
 	u32 status, err;
-	int ret;
 
-	ret = rv_read(rv, REFACCEL_REG_MIG_STATUS, &status);
-	if (ret)
-		return ret;
+	status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
 	if (!(status & REFACCEL_MIG_STATUS_CMD_ERR) && (status & ok_bit))
 		return 0;
 
-	ret = rv_read(rv, REFACCEL_REG_MIG_ERR, &err);
-	if (ret)
-		return ret;
+	err = rv_read(rv, REFACCEL_REG_MIG_ERR);
 	/* A restore fails for every bad stream a user feeds: rate limit. */
 	dev_err_ratelimited(rv_dev(rv), "device %s failed: %s (code %u, status %#x)\n",
 			    cmd, err < ARRAY_SIZE(refaccel_mig_err_str) ?
@@ -263,49 +345,58 @@ static int refaccel_cmd_result(struct refaccel_vfio_device *rv, const char *cmd,
 static int refaccel_state_save(struct vmig_device *mig, void *buf, size_t *len)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
 	u32 size, word, i;
 	int ret;
 
-	ret = rv_write(rv, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_SAVE) ?:
-	      refaccel_cmd_result(rv, "state save", REFACCEL_MIG_STATUS_SAVED) ?:
-	      rv_read(rv, REFACCEL_REG_MIG_STATE_SIZE, &size);
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
+	rv_write(rv, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_SAVE);
+	ret = refaccel_cmd_result(rv, "state save", REFACCEL_MIG_STATUS_SAVED);
+	if (ret)
+		goto out;
+	size = rv_read(rv, REFACCEL_REG_MIG_STATE_SIZE);
 	if (!size || size > *len) {
 		dev_err(rv_dev(rv), "device state is %u bytes, buffer %zu\n",
 			size, *len);
-		return -EIO;
+		ret = -EIO;
+		goto out;
 	}
-	ret = rv_write(rv, REFACCEL_REG_MIG_STATE_OFFSET, 0);
-	for (i = 0; !ret && i < size; i += 4) {
-		ret = rv_read(rv, REFACCEL_REG_MIG_STATE_DATA, &word);
+	rv_write(rv, REFACCEL_REG_MIG_STATE_OFFSET, 0);
+	for (i = 0; i < size; i += 4) {
+		word = rv_read(rv, REFACCEL_REG_MIG_STATE_DATA);
 		memcpy(buf + i, &word, min(4U, size - i));
 	}
-	if (ret)
-		return ret;
 	*len = size;
-	return 0;
+out:
+	rv_access_end(rv, &a);
+	return ret;
 }
 
 static int refaccel_state_load(struct vmig_device *mig, const void *buf,
 			       size_t len)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
 	u32 word, i;
 	int ret;
 
-	ret = rv_write(rv, REFACCEL_REG_MIG_STATE_SIZE, len) ?:
-	      rv_write(rv, REFACCEL_REG_MIG_STATE_OFFSET, 0);
-	for (i = 0; !ret && i < len; i += 4) {
-		word = 0;
-		memcpy(&word, buf + i, min_t(size_t, 4, len - i));
-		ret = rv_write(rv, REFACCEL_REG_MIG_STATE_DATA, word);
-	}
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
-	return rv_write(rv, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_RESTORE) ?:
-	       refaccel_cmd_result(rv, "state restore",
-				   REFACCEL_MIG_STATUS_RESTORED);
+	rv_write(rv, REFACCEL_REG_MIG_STATE_SIZE, len);
+	rv_write(rv, REFACCEL_REG_MIG_STATE_OFFSET, 0);
+	for (i = 0; i < len; i += 4) {
+		word = 0;
+		memcpy(&word, buf + i, min_t(size_t, 4, len - i));
+		rv_write(rv, REFACCEL_REG_MIG_STATE_DATA, word);
+	}
+	rv_write(rv, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_RESTORE);
+	ret = refaccel_cmd_result(rv, "state restore",
+				  REFACCEL_MIG_STATUS_RESTORED);
+	rv_access_end(rv, &a);
+	return ret;
 }
 
 static u32 refaccel_dirty_words(struct refaccel_vfio_device *rv)
@@ -313,19 +404,21 @@ static u32 refaccel_dirty_words(struct refaccel_vfio_device *rv)
 	return DIV_ROUND_UP(rv->sram_size / rv->sram_pgsize, 32);
 }
 
-/* Read-and-clear the device's SRAM dirty bitmap, ORing it into @bitmap. */
-static int refaccel_dirty_collect(struct refaccel_vfio_device *rv,
-				  unsigned long *bitmap)
+/*
+ * Inside an access window: read-and-clear the device's SRAM dirty bitmap,
+ * ORing it into @bitmap (NULL: discard).
+ */
+static void refaccel_dirty_collect(struct refaccel_vfio_device *rv,
+				   unsigned long *bitmap)
 {
 	u32 i, words = refaccel_dirty_words(rv), npages;
 	u32 word, bit;
-	int ret;
 
 	npages = rv->sram_size / rv->sram_pgsize;
-	ret = rv_write(rv, REFACCEL_REG_SRAM_DIRTY_INDEX, 0);
-	for (i = 0; !ret && i < words; i++) {
-		ret = rv_read(rv, REFACCEL_REG_SRAM_DIRTY_DATA, &word);
-		if (ret || !bitmap)
+	rv_write(rv, REFACCEL_REG_SRAM_DIRTY_INDEX, 0);
+	for (i = 0; i < words; i++) {
+		word = rv_read(rv, REFACCEL_REG_SRAM_DIRTY_DATA);
+		if (!bitmap)
 			continue;
 		while (word) {
 			bit = __ffs(word);
@@ -334,43 +427,67 @@ static int refaccel_dirty_collect(struct refaccel_vfio_device *rv,
 				__set_bit(i * 32 + bit, bitmap);
 		}
 	}
-	return ret;
 }
 
 static int refaccel_mem_track_start(struct vmig_device *mig)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	int ret;
 
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
 	/* Enable first, then drop whatever was logged before: clean start. */
-	return rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL,
-			REFACCEL_SRAM_DIRTY_ENABLE) ?:
-	       refaccel_dirty_collect(rv, NULL);
+	rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL, REFACCEL_SRAM_DIRTY_ENABLE);
+	refaccel_dirty_collect(rv, NULL);
+	rv_access_end(rv, &a);
+	return 0;
 }
 
 static int refaccel_mem_track_stop(struct vmig_device *mig)
 {
-	return rv_write(to_rv(mig), REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+	rv_access_end(rv, &a);
+	return 0;
 }
 
 static int refaccel_mem_track_sync(struct vmig_device *mig,
 				   unsigned long *bitmap)
 {
-	return refaccel_dirty_collect(to_rv(mig), bitmap);
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	refaccel_dirty_collect(rv, bitmap);
+	rv_access_end(rv, &a);
+	return 0;
 }
 
 static int refaccel_mem_read(struct vmig_device *mig, u64 off, void *buf,
 			     size_t len)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
 	int ret;
 
 	if (off > rv->sram_size || len > rv->sram_size - off)
 		return -EINVAL;
-	ret = rv_sram_lock(rv);
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
 	memcpy_fromio(buf, rv->sram + off, len);
-	rv_sram_unlock(rv);
+	rv_access_end(rv, &a);
 	return 0;
 }
 
@@ -378,15 +495,16 @@ static int refaccel_mem_write(struct vmig_device *mig, u64 off,
 			      const void *buf, size_t len)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
 	int ret;
 
 	if (off > rv->sram_size || len > rv->sram_size - off)
 		return -EINVAL;
-	ret = rv_sram_lock(rv);
+	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
 	memcpy_toio(rv->sram + off, buf, len);
-	rv_sram_unlock(rv);
+	rv_access_end(rv, &a);
 	return 0;
 }
 

@@ -290,4 +290,48 @@ static inline int env_mem_decode(struct mig_env *e, bool on)
 	return vu_config_write(&e->dev.vdev, 4, &cmd, sizeof(cmd));
 }
 
+/* PCI_COMMAND as the user (vfio's virtual config space) sees it. */
+static inline int env_command(struct mig_env *e, uint16_t *cmd)
+{
+	return vu_config_read(&e->dev.vdev, 4, cmd, sizeof(*cmd));
+}
+
+/* Offset of the PM capability's PMCSR, or a negative errno. */
+static inline int env_pmcsr(struct mig_env *e)
+{
+	uint8_t pos = 0, id = 0;
+	int ret, n;
+
+	ret = vu_config_read(&e->dev.vdev, 0x34, &pos, 1);
+	for (n = 0; !ret && pos && n < 48; n++) {
+		ret = vu_config_read(&e->dev.vdev, pos, &id, 1);
+		if (!ret && id == 0x01)		/* PCI_CAP_ID_PM */
+			return pos + 4;		/* PCI_PM_CTRL */
+		if (!ret)
+			ret = vu_config_read(&e->dev.vdev, pos + 1, &pos, 1);
+	}
+	return ret ? ret : -ENOENT;
+}
+
+/* Move the function to D0 (0) or D3hot (3) through its PMCSR, as a guest. */
+static inline int env_power(struct mig_env *e, unsigned int d)
+{
+	int off = env_pmcsr(e), ret;
+	uint16_t pmcsr;
+
+	if (off < 0)
+		return off;
+	ret = vu_config_read(&e->dev.vdev, off, &pmcsr, sizeof(pmcsr));
+	if (ret)
+		return ret;
+	pmcsr = (pmcsr & ~3u) | (d & 3u);
+	ret = vu_config_write(&e->dev.vdev, off, &pmcsr, sizeof(pmcsr));
+	if (ret)
+		return ret;
+	ret = vu_config_read(&e->dev.vdev, off, &pmcsr, sizeof(pmcsr));
+	if (ret)
+		return ret;
+	return (pmcsr & 3u) == (d & 3u) ? 0 : -EIO;
+}
+
 #endif /* MIG_TEST_ENV_H */

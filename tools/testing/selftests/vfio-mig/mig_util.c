@@ -46,6 +46,15 @@ static int mig_feature(struct vu_device *d, uint32_t flags, void *data,
 	return 0;
 }
 
+int mig_low_power(struct vu_device *d, bool enter)
+{
+	uint8_t none = 0;
+
+	return mig_feature(d, VFIO_DEVICE_FEATURE_SET |
+			   (enter ? VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY :
+			    VFIO_DEVICE_FEATURE_LOW_POWER_EXIT), &none, 0);
+}
+
 int mig_get_flags(struct vu_device *d, uint64_t *flags)
 {
 	struct vfio_device_feature_migration m = { 0 };

@@ -31,6 +31,11 @@ int mig_get_state(struct vu_device *d, uint32_t *state);
 int mig_set_state(struct vu_device *d, uint32_t state, int *data_fd);
 /* VFIO_DEVICE_FEATURE_MIG_DATA_SIZE */
 int mig_data_size(struct vu_device *d, uint64_t *bytes);
+/*
+ * VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY (@enter) or _EXIT: the user asks
+ * vfio-pci to let the function runtime-suspend, or takes that back.
+ */
+int mig_low_power(struct vu_device *d, bool enter);
 /* VFIO_MIG_GET_PRECOPY_INFO on a data_fd */
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
 

@@ -1238,60 +1238,111 @@ TEST_F_TIMEOUT(fsm, quiesce_delay, T_TIMEOUT)
 }
 
 /* Memory decode off: arcs that touch the device fail with EIO, no change. */
-TEST_F_TIMEOUT(fsm, mmio_refused, T_TIMEOUT)
+/*
+ * The saving half of a migration, RUNNING -> PRE_COPY -> STOP_COPY with the
+ * stream read to its end, on a function whose user left it as it is now;
+ * afterwards PCI_COMMAND and PMCSR read as the user left them.
+ */
+static void save_as_left(struct __test_metadata *_metadata, struct mig_env *e,
+			 const char *how)
+{
+	struct mig_buf s = { 0 };
+	uint16_t cmd0 = 0, cmd = 0, pm0 = 0, pm = 0;
+	int pmcsr = env_pmcsr(e), fd = -1, ret;
+	bool eof = false;
+
+	ASSERT_EQ(0, env_command(e, &cmd0));
+	if (pmcsr > 0)
+		ASSERT_EQ(0, vu_config_read(&e->dev.vdev, pmcsr, &pm0, 2));
+	ret = mig_set_state(&e->dev.vdev, S_PRE_COPY, &fd);
+	ASSERT_EQ(0, ret) TH_LOG("%s: RUNNING -> PRE_COPY: %s", how, strerror(-ret));
+	ret = mig_read_stream(fd, &s, 1 << 16, &eof);
+	EXPECT_EQ(0, ret) TH_LOG("%s: PRE_COPY read: %s", how, strerror(-ret));
+	ret = mig_set_state(&e->dev.vdev, S_STOP_COPY, NULL);
+	EXPECT_EQ(0, ret) TH_LOG("%s: PRE_COPY -> STOP_COPY: %s", how,
+				 strerror(-ret));
+	ret = mig_read_stream(fd, &s, 1 << 16, &eof);
+	EXPECT_EQ(0, ret) TH_LOG("%s: STOP_COPY read: %s", how, strerror(-ret));
+	EXPECT_TRUE(eof) TH_LOG("%s: the stream has no end", how);
+	EXPECT_LT((size_t)e->lim.mem_size, s.len);
+	close(fd);
+	EXPECT_EQ(0, mig_set_state(&e->dev.vdev, S_STOP, NULL));
+
+	ASSERT_EQ(0, env_command(e, &cmd));
+	EXPECT_EQ(cmd0, cmd) TH_LOG("%s: PCI_COMMAND changed behind the user", how);
+	if (pmcsr > 0) {
+		ASSERT_EQ(0, vu_config_read(&e->dev.vdev, pmcsr, &pm, 2));
+		EXPECT_EQ(pm0 & 3, pm & 3) TH_LOG("%s: power state changed behind the user",
+						  how);
+	}
+	mig_buf_free(&s);
+}
+
+/* A user (a guest) that turned memory decode off cannot block migration. */
+TEST_F_TIMEOUT(fsm, decode_off_migrates, T_TIMEOUT)
 {
 	struct mig_env *e = E;
 	uint32_t st = 0;
-	int fd = -1, fd2 = -1, ret;
+	int ret;
 
-	/* no BAR access from here until decode is back on */
 	ASSERT_EQ(0, env_mem_decode(e, false));
 	ret = mig_set_state(VDEV, S_RUNNING_P2P, NULL);
-	EXPECT_EQ(-EIO, ret) TH_LOG("RUNNING -> RUNNING_P2P: %s", strerror(-ret));
-	EXPECT_EQ(0, mig_get_state(VDEV, &st));
-	EXPECT_EQ((uint32_t)S_RUNNING, st);
-	ret = mig_set_state(VDEV, S_PRE_COPY, &fd);
-	EXPECT_EQ(-EIO, ret) TH_LOG("RUNNING -> PRE_COPY: %s", strerror(-ret));
-	EXPECT_EQ(-1, fd);
-	EXPECT_EQ(0, mig_get_state(VDEV, &st));
-	EXPECT_EQ((uint32_t)S_RUNNING, st);
-	ASSERT_EQ(0, env_mem_decode(e, true));
-
-	/* STOP -> STOP_COPY needs the device: EIO, STOP, no fd */
-	ASSERT_EQ(0, mig_set_state(VDEV, S_STOP, NULL));
-	ASSERT_EQ(0, env_mem_decode(e, false));
-	ret = mig_set_state(VDEV, S_STOP_COPY, &fd);
-	EXPECT_EQ(-EIO, ret) TH_LOG("STOP -> STOP_COPY: %s", strerror(-ret));
-	EXPECT_EQ(-1, fd);
+	EXPECT_EQ(0, ret) TH_LOG("RUNNING -> RUNNING_P2P, decode off: %s",
+				 strerror(-ret));
+	ret = mig_set_state(VDEV, S_RUNNING, NULL);
+	EXPECT_EQ(0, ret) TH_LOG("RUNNING_P2P -> RUNNING, decode off: %s",
+				 strerror(-ret));
+	save_as_left(_metadata, e, "decode off");
 	EXPECT_EQ(0, mig_get_state(VDEV, &st));
 	EXPECT_EQ((uint32_t)S_STOP, st);
-	/* STOP -> RESUMING does not touch the device */
-	ret = mig_set_state(VDEV, S_RESUMING, &fd);
-	EXPECT_EQ(0, ret);
-	if (fd >= 0)
-		close(fd);
-	ret = mig_set_state(VDEV, S_STOP, NULL);
-	EXPECT_EQ(-EINVAL, ret) TH_LOG("empty stream");
 	ASSERT_EQ(0, env_mem_decode(e, true));
-	ASSERT_EQ(0, env_reset(e));
-
-	/* PRE_COPY_P2P -> STOP_COPY: freeze refused, session kept */
-	fd = check_request(_metadata, e, S_RUNNING, -1, S_PRE_COPY_P2P);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, env_mem_decode(e, false));
-	ret = mig_set_state(VDEV, S_STOP_COPY, &fd2);
-	EXPECT_EQ(-EIO, ret) TH_LOG("PRE_COPY_P2P -> STOP_COPY: %s",
-				    strerror(-ret));
-	EXPECT_EQ(0, mig_get_state(VDEV, &st));
-	EXPECT_EQ((uint32_t)S_PRE_COPY_P2P, st);
-	expect_live_fd(_metadata, fd, true, "PRE_COPY_P2P after EIO");
-	ASSERT_EQ(0, env_mem_decode(e, true));
-	ret = mig_set_state(VDEV, S_STOP_COPY, &fd2);
-	EXPECT_EQ(0, ret);
-	EXPECT_EQ(-1, fd2);
-	close(fd);
 	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
-	ASSERT_EQ(0, env_reset(e));
+	ASSERT_EQ(0, env_work(e));
+}
+
+/*
+ * A function the user put in D3hot is saved in D0 (it has No_Soft_Reset,
+ * so nothing is lost) and put back in D3hot; in D0 again it still works.
+ */
+TEST_F_TIMEOUT(fsm, d3hot_migrates, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	int ret;
+
+	if (env_pmcsr(e) < 0)
+		SKIP(return, "the function has no PM capability: it cannot enter D3hot");
+	ret = env_power(e, 3);
+	ASSERT_EQ(0, ret) TH_LOG("D0 -> D3hot through PMCSR: %s", strerror(-ret));
+	save_as_left(_metadata, e, "D3hot");
+	ret = mig_set_state(VDEV, S_RUNNING, NULL);
+	EXPECT_EQ(0, ret) TH_LOG("STOP -> RUNNING in D3hot: %s", strerror(-ret));
+	ASSERT_EQ(0, env_power(e, 0));
+	ASSERT_EQ(0, env_work(e));
+}
+
+/*
+ * The user asked vfio-pci for runtime low power: the device may be
+ * suspended, so the driver does not reach into it and says so (EBUSY); the
+ * arc fails recoverably and works once the user takes the request back.
+ */
+TEST_F_TIMEOUT(fsm, low_power_refused, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	uint32_t st = 0;
+	int ret;
+
+	ret = mig_low_power(VDEV, true);
+	if (ret)
+		SKIP(return, "VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY: %s", strerror(-ret));
+	ret = mig_set_state(VDEV, S_RUNNING_P2P, NULL);
+	EXPECT_EQ(-EBUSY, ret) TH_LOG("RUNNING -> RUNNING_P2P in low power: %s",
+				      strerror(-ret));
+	EXPECT_EQ(0, mig_get_state(VDEV, &st));
+	EXPECT_EQ((uint32_t)S_RUNNING, st);
+	ASSERT_EQ(0, mig_low_power(VDEV, false));
+	ret = mig_set_state(VDEV, S_RUNNING_P2P, NULL);
+	EXPECT_EQ(0, ret) TH_LOG("after LOW_POWER_EXIT: %s", strerror(-ret));
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
 	ASSERT_EQ(0, env_work(e));
 }
 
