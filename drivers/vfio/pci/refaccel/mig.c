@@ -121,6 +121,22 @@ static struct device *vmig_dev(struct vmig_device *mig)
 	return mig->vdev->dev;
 }
 
+static const char *vmig_state_name(enum vfio_device_mig_state state)
+{
+	static const char *const names[] = {
+		[VFIO_DEVICE_STATE_ERROR]	= "ERROR",
+		[VFIO_DEVICE_STATE_STOP]	= "STOP",
+		[VFIO_DEVICE_STATE_RUNNING]	= "RUNNING",
+		[VFIO_DEVICE_STATE_STOP_COPY]	= "STOP_COPY",
+		[VFIO_DEVICE_STATE_RESUMING]	= "RESUMING",
+		[VFIO_DEVICE_STATE_RUNNING_P2P]	= "RUNNING_P2P",
+		[VFIO_DEVICE_STATE_PRE_COPY]	= "PRE_COPY",
+		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+	};
+
+	return state < ARRAY_SIZE(names) && names[state] ? names[state] : "?";
+}
+
 /* Pages of device memory the stream carries (0: the device has none). */
 static unsigned long vmig_npages(const struct vmig_dev_info *info)
 {
@@ -153,6 +169,15 @@ static void vmig_reset_pending(struct vmig_device *mig)
 		}
 		mig->deferred_reset = false;
 		spin_unlock(&mig->reset_lock);
+		/*
+		 * Say so when a reset cut a migration short: a VMM resets the
+		 * device when an arc failed, and the guest then lost its state.
+		 */
+		if (mig->state != VFIO_DEVICE_STATE_RUNNING || mig->saving ||
+		    mig->resuming)
+			dev_info(vmig_dev(mig),
+				 "reset in migration state %s: sessions ended, device RUNNING\n",
+				 vmig_state_name(mig->state));
 		mig->state = VFIO_DEVICE_STATE_RUNNING;
 		vmig_end_sessions(mig);
 	}
@@ -929,14 +954,19 @@ struct file *vmig_set_state(struct vmig_device *mig,
 		t0 = ktime_get();
 		res = vmig_step(mig, next);
 		if (IS_ERR(res)) {
-			dev_dbg(vmig_dev(mig), "arc %u -> %u failed: %ld\n",
-				mig->state, next, PTR_ERR(res));
+			/* A VMM may reset the device for this: always say it. */
+			dev_warn_ratelimited(vmig_dev(mig),
+					     "arc %s -> %s failed (%ld), device in %s\n",
+					     vmig_state_name(mig->state),
+					     vmig_state_name(next), PTR_ERR(res),
+					     vmig_state_name(mig->state));
 			if (mig->state == VFIO_DEVICE_STATE_ERROR)
 				vmig_enter_error(mig);
 			break;
 		}
-		dev_dbg(vmig_dev(mig), "arc %u -> %u took %lld us\n", mig->state,
-			next, ktime_us_delta(ktime_get(), t0));
+		dev_dbg(vmig_dev(mig), "arc %s -> %s took %lld us\n",
+			vmig_state_name(mig->state), vmig_state_name(next),
+			ktime_us_delta(ktime_get(), t0));
 		mig->state = next;
 		if (WARN_ON(res && new_state != next)) {
 			fput(res);
