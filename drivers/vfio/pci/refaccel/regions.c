@@ -17,6 +17,15 @@
  *    effect (so a user can see whether the device is quiesced), and zero
  *    for everything else.
  *
+ * The MSI-X BAR (BAR4) holds nothing but the MSI-X table and PBA, which a
+ * VMM emulates.  Reported mappable (vfio-pci's MSIX_MAPPABLE), QEMU 10.0
+ * maps it and overlays its emulated table on part of a page; the mapped
+ * remainder of that page is a sub-page RAM section that QEMU cannot
+ * DMA-map and, with type1 dirty tracking, asks the kernel to report with
+ * an unaligned size: VFIO_IOMMU_DIRTY_PAGES fails with EINVAL and the
+ * migration with it (Documentation/qemu.rst).  Nothing in that BAR gains
+ * from mmap, so it is reported, and handled, without it.
+ *
  * A function without the migration block is plain vfio-pci: none of this
  * applies (refaccel_vfio_device.hide_mig is false).
  */
@@ -159,7 +168,27 @@ int refaccel_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
 			return -EINVAL;
 		}
 	}
+	if (rv->hide_mig && index == REFACCEL_BAR_MSIX)
+		return -EINVAL;
 	return vfio_pci_core_mmap(core_vdev, vma);
+}
+
+/* The MSI-X BAR's region info: read/write only, no mmap (see the top). */
+static int refaccel_msix_bar_info(struct refaccel_vfio_device *rv,
+				  struct vfio_region_info __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
+	struct vfio_region_info info;
+
+	if (copy_from_user(&info, arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+	info.offset = VFIO_PCI_INDEX_TO_OFFSET(REFACCEL_BAR_MSIX);
+	info.size = pci_resource_len(rv->core_device.pdev, REFACCEL_BAR_MSIX);
+	info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	info.cap_offset = 0;
+	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 
 /* BAR0's region info: mmappable only around the migration block. */
@@ -236,6 +265,8 @@ long refaccel_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 			return -EFAULT;
 		if (index == REFACCEL_BAR_REGS)
 			return refaccel_bar0_info(rv, uinfo);
+		if (index == REFACCEL_BAR_MSIX)
+			return refaccel_msix_bar_info(rv, uinfo);
 	}
 	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
 }
