@@ -63,18 +63,26 @@ run_step qemu-build bash tools/qemu/build-qemu.sh || summary
 run_step model-smoke bash tools/qemu/tests/smoke.sh
 run_step selftests-build make selftests || summary
 run_step tools-build make tools || summary
+run_step guest-build make -C tools/guest || summary
+run_step guest-build-clean no_diagnostics "$out/guest-build.log"
 
-# vm_lane NAME RUN-ARGS...: boot the VM with tools/vm/run RUN-ARGS, run
-# tests/vm-suite.sh in it; its TAP lines are counted one by one.
+# vm_lane NAME SCRIPT RUN-ARGS...: boot the VM with tools/vm/run RUN-ARGS
+# and run SCRIPT (tests/vm-suite.sh or tests/qemu-lane/run.sh) in it; its
+# TAP lines are counted one by one, and it must end with "# <tag>: done"
+# (tag: vm-suite or qemu-lane).
 vm_lane() {
-	local name=$1 s rc log vm_pass vm_skip vm_fail
-	shift
+	local name=$1 script=$2 tag s rc log vm_pass vm_skip vm_fail
+	shift 2
+	case "$script" in
+	*qemu-lane*) tag=qemu-lane ;;
+	*) tag=vm-suite ;;
+	esac
 	log=$out/$name.log
 	s=$(date +%s)
 	# testctl=on: the fault-injection registers the robustness tests need.
 	# Through a pipe: something in the VM stack reopens stderr at offset 0
 	# (QEMU's vtd fault lines overwrote the first lines of the log).
-	tools/vm/run --dev-opts ",testctl=on" "$@" -- bash tests/vm-suite.sh 2>&1 | cat >"$log"
+	tools/vm/run --dev-opts ",testctl=on" "$@" -- bash "$script" 2>&1 | cat >"$log"
 	rc=${PIPESTATUS[0]}
 	echo "# $name: exit $rc, $(($(date +%s) - s)) s"
 	cat "$log"
@@ -84,11 +92,15 @@ vm_lane() {
 	pass=$((pass + vm_pass - vm_skip))
 	skip=$((skip + vm_skip))
 	fail=$((fail + vm_fail))
-	if ! grep -q '^# vm-suite: done' "$log"; then
-		echo "not ok - $name: vm-suite did not run to the end (exit $rc)"
+	if ! grep -q "^# $tag: done" "$log"; then
+		echo "not ok - $name: $tag did not run to the end (exit $rc)"
 		fail=$((fail + 1))
 	fi
 }
+
+# The QEMU lane's VM: four functions (A, B and a second pair for the
+# two-function guest), room for two nested guests.
+qemu_lane_args=(--mem 3G --nfunc 4)
 
 # Test-only modules (splat gate self-test, mtty) for the stock kernel.
 kdir_stock=/lib/modules/$(cat "${REFACCEL_CACHE:-/var/cache/refaccel}/kver")/build
@@ -96,7 +108,9 @@ stock_env=()
 if run_step testmods-build bash scripts/build-test-modules.sh "$kdir_stock" "$out/stock"; then
 	stock_env=(--env "REFACCEL_TESTMODS=$out/stock")
 fi
-vm_lane vm "${stock_env[@]}"
+vm_lane vm tests/vm-suite.sh "${stock_env[@]}"
+# Debian's stock QEMU live-migrates guests that drive the device.
+vm_lane qemu-lane tests/qemu-lane/run.sh "${qemu_lane_args[@]}"
 
 # ---- own-kernel lane (on by default; REFACCEL_OWN_KERNEL=0 skips it) ----
 # The same suite on a kernel with IOMMUFD, VFIO cdev, KUnit, lockdep and
@@ -110,8 +124,11 @@ if [ "${REFACCEL_OWN_KERNEL:-1}" = 1 ]; then
 		if run_step own-module-build bash scripts/build-module.sh "$okdir" "$out/own" W=1; then
 			run_step own-module-w1-clean no_diagnostics "$out/own-module-build.log"
 			run_step own-testmods-build bash scripts/build-test-modules.sh "$okdir" "$out/own"
+			vm_lane qemu-lane-own tests/qemu-lane/run.sh \
+				"${qemu_lane_args[@]}" --kernel "$okdir" \
+				--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko"
 			for be in container iommufd; do
-				vm_lane "vm-own-$be" --kernel "$okdir" \
+				vm_lane "vm-own-$be" tests/vm-suite.sh --kernel "$okdir" \
 					--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko" \
 					--env "REFACCEL_TESTMODS=$out/own" \
 					--env "VFIO_MIG_BACKEND=$be" \

@@ -77,6 +77,17 @@ for drv in refaccel-vfio-pci vfio-pci; do
 	done
 done
 
+# The uAPI-level live migration A -> B (what `make demo` showed before the
+# QEMU lane existed), and the stream it saved, checked by vmig-decode.
+echo "# --- uAPI demo ---"
+if tools/vm/bind.sh refaccel-vfio-pci >/dev/null &&
+   "$st/refaccel_migrate_demo" -o /tmp/refaccel-stream.bin 2>&1 | sed 's/^/# /' &&
+   tools/vmig-decode/vmig-decode -q /tmp/refaccel-stream.bin | sed 's/^/# /'; then
+	tap ok uapi-demo
+else
+	tap not-ok uapi-demo
+fi
+
 # The kernel's mtty sample through the same migration uAPI.
 if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then
 	echo "# --- mtty ---"
