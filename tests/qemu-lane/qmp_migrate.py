@@ -61,6 +61,25 @@ class QMPError(Exception):
         self.err = err
 
 
+def connect_unix(path, timeout, proc, what):
+    """Connect to QEMU's server socket @path once it is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if proc is not None and proc.poll() is not None:
+                raise Failure("QEMU exited (status %s) before its %s socket "
+                              "%s came up" % (proc.returncode, what, path))
+            if time.monotonic() > deadline:
+                raise Failure("no %s socket at %s after %.0f s"
+                              % (what, path, timeout))
+            time.sleep(0.1)
+
+
 class QMP:
     """A minimal QMP client over a unix socket: greeting, capabilities
     negotiation, synchronous commands, and events collected on the side."""
@@ -70,22 +89,7 @@ class QMP:
         self.buf = b""
         self.events = []
         self.next_id = 0
-        deadline = time.monotonic() + timeout
-        while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.sock.connect(path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                self.sock.close()
-                if proc is not None and proc.poll() is not None:
-                    raise Failure("QEMU exited (status %s) before its QMP "
-                                  "socket %s came up" % (proc.returncode,
-                                                         path))
-                if time.monotonic() > deadline:
-                    raise Failure("no QMP socket at %s after %.0f s"
-                                  % (path, timeout))
-                time.sleep(0.1)
+        self.sock = connect_unix(path, timeout, proc, "QMP")
         greeting = self._read(timeout)
         if "QMP" not in greeting:
             raise Failure("bad QMP greeting %r" % greeting)
@@ -155,17 +159,7 @@ class Serial:
         self.data = b""
         self.lock = threading.Lock()
         self.logf = open(logpath, "ab")
-        deadline = time.monotonic() + timeout
-        while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.sock.connect(path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise Failure("no serial socket at %s" % path)
-                time.sleep(0.1)
+        self.sock = connect_unix(path, timeout, None, "serial")
         self.thread = threading.Thread(target=self._pump, daemon=True)
         self.thread.start()
 
@@ -723,6 +717,18 @@ class Lane:
         log("%s: source still %s %d s after %s" % (label, st, seconds,
                                                    what))
 
+    def wait_migration_end(self, src, name, what):
+        """Poll query-migrate on @src until the migration is over."""
+        t0 = time.monotonic()
+        while True:
+            info = src.qmp.cmd("query-migrate")
+            if info.get("status") in ("cancelled", "failed", "completed"):
+                return info
+            if time.monotonic() - t0 > self.opts.migrate_timeout:
+                raise Failure("%s: migration still %s %s" % (
+                    name, info.get("status"), what))
+            time.sleep(self.opts.poll)
+
     # -- scenarios --
     def sc_migrate(self, back=False):
         o = self.opts
@@ -814,14 +820,7 @@ class Lane:
                           % (name, info.get("status")))
         src.qmp.cmd("migrate_cancel")
         t0 = time.monotonic()
-        while True:
-            info = src.qmp.cmd("query-migrate")
-            if info.get("status") in ("cancelled", "failed", "completed"):
-                break
-            if time.monotonic() - t0 > o.migrate_timeout:
-                raise Failure("%s: migrate_cancel: still %s" % (
-                    name, info.get("status")))
-            time.sleep(o.poll)
+        info = self.wait_migration_end(src, name, "after migrate_cancel")
         log("%s: after migrate_cancel: %s in %.1f s" % (
             name, info.get("status"), time.monotonic() - t0))
         if info.get("status") != "cancelled":
@@ -868,14 +867,7 @@ class Lane:
         self.vms.remove(dst)
         dst.close()
         t0 = time.monotonic()
-        while True:
-            info = src.qmp.cmd("query-migrate")
-            if info.get("status") in ("failed", "cancelled", "completed"):
-                break
-            if time.monotonic() - t0 > o.migrate_timeout:
-                raise Failure("%s: source still %s after the kill" % (
-                    name, info.get("status")))
-            time.sleep(o.poll)
+        info = self.wait_migration_end(src, name, "after the kill")
         log("%s: source migration %s %.1f s after the kill: %s" % (
             name, info.get("status"), time.monotonic() - t0,
             info.get("error-desc", "")))

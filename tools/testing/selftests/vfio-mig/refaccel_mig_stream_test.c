@@ -1041,19 +1041,47 @@ TEST_F_TIMEOUT(stream, resume_decode_off, T_TIMEOUT)
 	ASSERT_EQ(0, env_reset(b));
 }
 
+/*
+ * A in PRE_COPY_P2P with session @fd and stream so far @s: STOP_COPY, read
+ * to EOF, then load the stream into B, which must end with A's SRAM.
+ */
+static void finish_and_load(struct __test_metadata *_metadata,
+			    struct pair_env *f, int fd, struct mig_buf *s,
+			    const char *what)
+{
+	struct mig_env *a = A(f), *b = B(f);
+	uint8_t *img = malloc(a->lim.mem_size);
+	struct attempt at;
+	bool eof = false;
+
+	ASSERT_NE(NULL, img);
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP_COPY, NULL));
+	ASSERT_EQ(0, mig_read_stream(fd, s, 1 << 16, &eof));
+	EXPECT_TRUE(eof);
+	close(fd);
+	ASSERT_EQ(0, ra_sram_read(&a->dev, 0, img, a->lim.mem_size));
+	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP, NULL));
+
+	prepare_dest(_metadata, f, b);
+	load_attempt(b, s->p, s->len, 0, 5, &at);
+	EXPECT_EQ(0, at.write_err) TH_LOG("write: %s", strerror(at.write_err));
+	EXPECT_EQ(0, at.stop_err) TH_LOG("RESUMING -> STOP: %s",
+					 strerror(at.stop_err));
+	expect_sram(_metadata, b, img, what);
+	free(img);
+}
+
 /* A pre-copy stream (pages resent after CPU writes) loads into B. */
 TEST_F_TIMEOUT(stream, precopy_stream_loads, T_TIMEOUT)
 {
 	struct pair_env *f = &self->f;
 	struct mig_env *a = A(f), *b = B(f);
 	struct mig_buf s = { 0 };
-	uint8_t *img = malloc(a->lim.mem_size), page[ENV_PAGE];
+	uint8_t page[ENV_PAGE];
 	uint64_t rng = 1234;
-	struct attempt at;
 	bool eof;
 	int fd = -1;
 
-	ASSERT_NE(NULL, img);
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_RUNNING, NULL));
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_PRE_COPY, &fd));
 	ASSERT_EQ(0, mig_read_stream(fd, &s, 1 << 16, &eof));
@@ -1070,24 +1098,11 @@ TEST_F_TIMEOUT(stream, precopy_stream_loads, T_TIMEOUT)
 	/* MMIO still works when quiesced: this page goes in STOP_COPY */
 	ra_rand_fill(page, sizeof(page), &rng);
 	ra_sram_write(&a->dev, 7 * ENV_PAGE, page, sizeof(page));
-	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP_COPY, NULL));
-	ASSERT_EQ(0, mig_read_stream(fd, &s, 1 << 16, &eof));
-	EXPECT_TRUE(eof);
-	close(fd);
-	ASSERT_EQ(0, ra_sram_read(&a->dev, 0, img, a->lim.mem_size));
-	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP, NULL));
-
-	prepare_dest(_metadata, f, b);
-	load_attempt(b, s.p, s.len, 0, 5, &at);
-	EXPECT_EQ(0, at.write_err) TH_LOG("write: %s", strerror(at.write_err));
-	EXPECT_EQ(0, at.stop_err) TH_LOG("RESUMING -> STOP: %s",
-					 strerror(at.stop_err));
-	expect_sram(_metadata, b, img, "pre-copy migration");
+	finish_and_load(_metadata, f, fd, &s, "pre-copy migration");
 	TH_LOG("pre-copy stream %zu bytes (STOP_COPY alone %zu)", s.len,
 	       f->g.s.len);
 	EXPECT_LT(f->g.s.len, s.len);
 	mig_buf_free(&s);
-	free(img);
 	ASSERT_EQ(0, env_reset(b));
 	ASSERT_EQ(0, env_reset(a));
 }
@@ -1908,13 +1923,11 @@ TEST_F_TIMEOUT(hostile, precopy_survives, T_TIMEOUT)
 	struct pair_env *f = &self->f;
 	struct mig_env *a = A(f), *b = B(f);
 	struct mig_buf s = { 0 };
-	uint8_t *img = malloc(a->lim.mem_size), page[ENV_PAGE];
+	uint8_t page[ENV_PAGE];
 	uint64_t rng = 777 + variant->act;
-	struct attempt at;
 	bool eof;
 	int fd = -1;
 
-	ASSERT_NE(NULL, img);
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_RUNNING, NULL));
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_PRE_COPY, &fd));
 	ASSERT_EQ(0, mig_read_stream(fd, &s, 1 << 16, &eof));
@@ -1930,21 +1943,9 @@ TEST_F_TIMEOUT(hostile, precopy_survives, T_TIMEOUT)
 	ASSERT_EQ(0, ra_sram_write(&a->dev, 3 * ENV_PAGE, page, sizeof(page)));
 	ASSERT_EQ(0, mig_read_stream(fd, &s, 4093, &eof));
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_PRE_COPY_P2P, NULL));
-	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP_COPY, NULL));
-	ASSERT_EQ(0, mig_read_stream(fd, &s, 1 << 16, &eof));
-	EXPECT_TRUE(eof);
-	close(fd);
-	ASSERT_EQ(0, ra_sram_read(&a->dev, 0, img, a->lim.mem_size));
-	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_STOP, NULL));
-
-	prepare_dest(_metadata, f, b);
-	load_attempt(b, s.p, s.len, 0, 5, &at);
-	EXPECT_EQ(0, at.write_err) TH_LOG("write: %s", strerror(at.write_err));
-	EXPECT_EQ(0, at.stop_err) TH_LOG("RESUMING -> STOP: %s",
-					 strerror(at.stop_err));
-	expect_sram(_metadata, b, img, "after the user poked the migration block");
+	finish_and_load(_metadata, f, fd, &s,
+			"after the user poked the migration block");
 	mig_buf_free(&s);
-	free(img);
 	ASSERT_EQ(0, env_reset(b));
 	ASSERT_EQ(0, env_reset(a));
 }
