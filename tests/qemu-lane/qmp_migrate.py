@@ -717,6 +717,15 @@ class Lane:
         log("%s: source still %s %d s after %s" % (label, st, seconds,
                                                    what))
 
+    def migrate_checked(self, src, dst, name, label):
+        """Migrate @src to @dst (reported as @label), check that it
+        completed and the device moved, and report test @name."""
+        info = self.migrate(src, dst, label)
+        self.check_completed(name, src, dst, info)
+        self.result(name, True, "downtime %s ms, vfio %s bytes" % (
+            info.get("downtime"), info.get("vfio", {}).get("transferred")))
+        return info
+
     def wait_migration_end(self, src, name, what):
         """Poll query-migrate on @src until the migration is over."""
         t0 = time.monotonic()
@@ -738,10 +747,7 @@ class Lane:
         src = self.start_src(o.host_a)
         dst = self.start_dst(o.host_b, self.caps())
         name = "migrate-%s-to-%s" % ("A", "B")
-        info = self.migrate(src, dst, name)
-        self.check_completed(name, src, dst, info)
-        self.result(name, True, "downtime %s ms, vfio %s bytes" % (
-            info.get("downtime"), info.get("vfio", {}).get("transferred")))
+        self.migrate_checked(src, dst, name, name)
         self.finish(src)
         if not back:
             self.end_guest(dst, name)
@@ -751,10 +757,7 @@ class Lane:
         src = dst
         dst = self.start_dst(o.host_a, self.caps())
         name = "migrate-B-to-A"
-        info = self.migrate(src, dst, name)
-        self.check_completed(name, src, dst, info)
-        self.result(name, True, "downtime %s ms, vfio %s bytes" % (
-            info.get("downtime"), info.get("vfio", {}).get("transferred")))
+        self.migrate_checked(src, dst, name, name)
         self.finish(src)
         self.end_guest(dst, name)
         self.finish(dst)
@@ -839,10 +842,7 @@ class Lane:
         self.vms.remove(dst)
         dst.close()
         dst = self.start_dst(o.host_b, self.caps())
-        info = self.migrate(src, dst, name + "(2)")
-        self.check_completed(name, src, dst, info)
-        self.result(name, True, "downtime %s ms, vfio %s bytes" % (
-            info.get("downtime"), info.get("vfio", {}).get("transferred")))
+        self.migrate_checked(src, dst, name, name + "(2)")
         self.finish(src)
         self.end_guest(dst, name)
         self.finish(dst)
