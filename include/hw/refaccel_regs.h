@@ -151,21 +151,53 @@
 #define REFACCEL_REG_SRAM_DIRTY_DATA	0x110c	/* RO: read-and-clear, index++ */
 #define REFACCEL_SRAM_DIRTY_PAGE_SIZE	4096
 
-/* ---- device-side DMA dirty tracking of host IOVAs ---- */
+/*
+ * ---- device-side DMA dirty tracking of host IOVAs ----
+ * Every write the device makes to host memory (descriptor destinations,
+ * peer BARs, completions) marks the pages it covers, in IOVA space, if they
+ * lie in one of the programmed ranges; a write that fails part way marks
+ * its whole range.  Ranges, page shift and NR_RANGES are writable only while
+ * ENABLE is clear; setting ENABLE checks them (DT_ERR says why it did not
+ * set) and starts with every page clean; clearing it drops all marks.
+ * Reading: a query window [QUERY, LIMIT] of page addresses.  NEXT is the
+ * first dirty page in it (reading NEXT_LO computes it, NEXT_HI gives the
+ * upper half of that result); QUERY_DATA reads and clears the 32 pages from
+ * QUERY (bit i: the page at QUERY + (i << PGSHIFT)), only those up to LIMIT,
+ * and moves QUERY 32 pages on.  Pages outside the window are left alone.
+ */
 #define REFACCEL_REG_DT_CTRL		0x1200	/* RW */
 #define  REFACCEL_DT_CTRL_ENABLE	(1u << 0)
-#define REFACCEL_REG_DT_PGSHIFT		0x1204	/* RW while disabled, 12..21 */
-#define REFACCEL_REG_DT_MAX_RANGES	0x1208	/* RO */
+#define REFACCEL_REG_DT_PGSHIFT		0x1204	/* RW while disabled */
+#define  REFACCEL_DT_PGSHIFT_MIN	12
+#define  REFACCEL_DT_PGSHIFT_MAX	21
+#define REFACCEL_REG_DT_MAX_RANGES	0x1208	/* RO: ranges the device holds */
 #define REFACCEL_REG_DT_NR_RANGES	0x120c	/* RW while disabled */
-#define REFACCEL_REG_DT_RANGE_SEL	0x1210	/* RW */
-#define REFACCEL_REG_DT_RANGE_BASE_LO	0x1214
+#define REFACCEL_REG_DT_RANGE_SEL	0x1210	/* RW: range the next 4 address */
+#define REFACCEL_REG_DT_RANGE_BASE_LO	0x1214	/* RW while disabled */
 #define REFACCEL_REG_DT_RANGE_BASE_HI	0x1218
-#define REFACCEL_REG_DT_RANGE_LEN_LO	0x121c
+#define REFACCEL_REG_DT_RANGE_LEN_LO	0x121c	/* RW while disabled */
 #define REFACCEL_REG_DT_RANGE_LEN_HI	0x1220
-#define REFACCEL_REG_DT_QUERY_LO	0x1224	/* IOVA of next bitmap word */
+#define REFACCEL_REG_DT_QUERY_LO	0x1224	/* RW: window start (a page) */
 #define REFACCEL_REG_DT_QUERY_HI	0x1228
 #define REFACCEL_REG_DT_QUERY_DATA	0x122c	/* RO: read-and-clear 32 pages */
-#define REFACCEL_DT_MAX_RANGES		8
+#define REFACCEL_REG_DT_NEXT_LO		0x1230	/* RO: first dirty page in window */
+#define REFACCEL_REG_DT_NEXT_HI		0x1234
+#define  REFACCEL_DT_NEXT_NONE		(~0ull)	/* the window is clean */
+#define REFACCEL_REG_DT_MAX_SPAN_LO	0x1238	/* RO: max sum of range lengths */
+#define REFACCEL_REG_DT_MAX_SPAN_HI	0x123c
+#define REFACCEL_REG_DT_STATUS		0x1240	/* RO */
+#define  REFACCEL_DT_STATUS_ENABLED	(1u << 0)
+#define  REFACCEL_DT_STATUS_OVERFLOW	(1u << 1)	/* marks were lost */
+#define REFACCEL_REG_DT_ERR		0x1244	/* RO: why ENABLE did not set */
+#define REFACCEL_REG_DT_LIMIT_LO	0x1248	/* RW: window end, inclusive */
+#define REFACCEL_REG_DT_LIMIT_HI	0x124c
+#define  REFACCEL_DT_ERR_NONE		0
+#define  REFACCEL_DT_ERR_BAD_PGSHIFT	1	/* outside MIN..MAX */
+#define  REFACCEL_DT_ERR_BAD_NR		2	/* 0 or above MAX_RANGES */
+#define  REFACCEL_DT_ERR_BAD_RANGE	3	/* empty, wraps or overlaps */
+#define  REFACCEL_DT_ERR_TOO_LARGE	4	/* lengths add up above MAX_SPAN */
+#define REFACCEL_DT_WORD_PAGES		32
+#define REFACCEL_DT_MAX_RANGES		8	/* largest MAX_RANGES of spec v1 */
 
 /* ---- page requests (PRI stand-in, see device spec) ---- */
 #define REFACCEL_REG_PRI_CTRL		0x1300	/* RW */
@@ -194,8 +226,18 @@
 #define  REFACCEL_TEST_NEVER_QUIESCE	(1u << 0)
 #define  REFACCEL_TEST_CORRUPT_SAVE	(1u << 1)
 #define  REFACCEL_TEST_NO_PRI_RESP	(1u << 2)
+#define  REFACCEL_TEST_DT_LOSE		(1u << 3)	/* DMA tracker misses writes */
 #define REFACCEL_REG_TEST_QUIESCE_DELAY	0x2004	/* RW: extra virtual us */
 #define REFACCEL_REG_TEST_OP_LATENCY	0x2008	/* RW: virtual ns per op */
+/*
+ * Mark COUNT pages in the DMA dirty tracker as if the device had written
+ * one byte at MARK + i * STRIDE (i < COUNT), with the same range rules:
+ * benchmarks build large dirty patterns with it without moving the bytes.
+ */
+#define REFACCEL_REG_TEST_DT_MARK_LO	0x200c	/* RW: first IOVA */
+#define REFACCEL_REG_TEST_DT_MARK_HI	0x2010
+#define REFACCEL_REG_TEST_DT_STRIDE	0x2014	/* RW: bytes between marks */
+#define REFACCEL_REG_TEST_DT_COUNT	0x2018	/* WO: marks to make now */
 
 /* ---- work descriptors (64 bytes, little endian) ---- */
 #define REFACCEL_DESC_SIZE		64

@@ -135,7 +135,7 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	    default y if TEST_DEVICES
 	    depends on PCI && MSI_NONBROKEN
 	EOF
-	echo "system_ss.add(when: 'CONFIG_REFACCEL', if_true: files('refaccel.c'))" \
+	echo "system_ss.add(when: 'CONFIG_REFACCEL', if_true: files('refaccel.c', 'refaccel_dt.c'))" \
 		>>"$SRC/hw/misc/meson.build"
 	# q35/pc get it whether or not TEST_DEVICES is on
 	echo "CONFIG_REFACCEL=y" >>"$SRC/configs/devices/x86_64-softmmu/default.mak"
@@ -147,7 +147,7 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	grep -q '^if unpack_edk2_blobs and false' "$SRC/pc-bios/meson.build" ||
 		fail "could not disable the edk2 blob unpack in pc-bios/meson.build"
 
-	cp "$HERE/refaccel.c" "$SRC/hw/misc/refaccel.c"
+	cp "$HERE"/refaccel*.[ch] "$SRC/hw/misc/"
 	cp "$HDR" "$SRC/include/hw/refaccel_regs.h"
 
 	msg "configure ${CONFIGURE_ARGS[*]}"
@@ -157,8 +157,9 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 else
 	msg "incremental build in $SRC"
 	# Copy only what changed, so ninja rebuilds only what depends on it.
-	cmp -s "$HERE/refaccel.c" "$SRC/hw/misc/refaccel.c" ||
-		cp "$HERE/refaccel.c" "$SRC/hw/misc/refaccel.c"
+	for f in "$HERE"/refaccel*.[ch]; do
+		cmp -s "$f" "$SRC/hw/misc/${f##*/}" || cp "$f" "$SRC/hw/misc/"
+	done
 	cmp -s "$HDR" "$SRC/include/hw/refaccel_regs.h" ||
 		cp "$HDR" "$SRC/include/hw/refaccel_regs.h"
 fi

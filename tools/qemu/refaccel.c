@@ -39,6 +39,7 @@
 #include "qom/object.h"
 
 #include "hw/refaccel_regs.h"
+#include "refaccel_dt.h"
 
 #define TYPE_REFACCEL "refaccel"
 OBJECT_DECLARE_SIMPLE_TYPE(RefaccelState, REFACCEL)
@@ -121,6 +122,9 @@ typedef struct RefaccelRegs {
 
     uint32_t test_flags;
     uint32_t test_quiesce_delay;
+    uint64_t test_dt_mark;      /* TEST_DT_MARK (not saved) */
+    uint32_t test_dt_mark_lo;
+    uint32_t test_dt_stride;
 
     /* internal FIFO: a circular buffer of fetched descriptors */
     RefaccelEntry fifo[REFACCEL_FIFO_DEPTH];
@@ -173,6 +177,7 @@ struct RefaccelState {
 
     RefaccelRegs r;
     RefaccelMig m;
+    RefaccelDt dt;              /* DMA dirty tracking: migration block */
 
     /* properties */
     uint64_t sram_size;
@@ -182,6 +187,8 @@ struct RefaccelState {
     bool ats;
     bool pasid;
     bool pri;
+    uint32_t dt_ranges;
+    uint64_t dt_max_span;
 };
 
 static void refaccel_guest_error(RefaccelState *s, const char *fmt, ...)
@@ -210,6 +217,9 @@ static uint32_t refaccel_caps(RefaccelState *s)
 
     if (s->testctl) {
         caps |= REFACCEL_CAP_TESTCTL;
+    }
+    if (s->dt_ranges) {
+        caps |= REFACCEL_CAP_DMA_DIRTY;
     }
     if (s->ats) {
         caps |= REFACCEL_CAP_ATS;
@@ -446,6 +456,19 @@ static void refaccel_sram_written(RefaccelState *s, uint64_t off, uint32_t len)
 }
 
 /*
+ * Every write of the device to host memory goes through here.  It is marked
+ * before it is made: a write that fails part way may have landed in part.
+ */
+static MemTxResult refaccel_dma_write(RefaccelState *s, dma_addr_t addr,
+                                      const void *buf, dma_addr_t len)
+{
+    if (!(s->r.test_flags & REFACCEL_TEST_DT_LOSE)) {
+        refaccel_dt_mark(&s->dt, addr, len);
+    }
+    return pci_dma_write(PCI_DEVICE(s), addr, buf, len);
+}
+
+/*
  * Validate and execute one descriptor.  Returns the completion status and
  * sets *result.  *aborted is set when the device was reset while a DMA was
  * in progress (e.g. the DMA hit the device's own config space): the caller
@@ -534,7 +557,7 @@ static uint32_t refaccel_execute(RefaccelState *s,
     case REFACCEL_OP_FILL:
     case REFACCEL_OP_STORE:
         /* STORE may target a peer device's BAR: that is plain DMA too. */
-        res = pci_dma_write(pdev, d->dst, buf, len);
+        res = refaccel_dma_write(s, d->dst, buf, len);
         if (s->generation != gen) {
             *aborted = true;
             return REFACCEL_CPL_ABORTED;
@@ -567,7 +590,7 @@ static void refaccel_post_completion(RefaccelState *s, RefaccelEntry *e,
         s->r.cq_phase ? REFACCEL_CPL_F_PHASE : 0;
 
     addr = s->r.cq_base + (uint64_t)s->r.cq_tail * REFACCEL_CPL_SIZE;
-    res = pci_dma_write(PCI_DEVICE(s), addr, raw, sizeof(raw));
+    res = refaccel_dma_write(s, addr, raw, sizeof(raw));
     if (s->generation != gen) {
         return;
     }
@@ -1308,6 +1331,7 @@ static void refaccel_reset_state(RefaccelState *s)
 {
     timer_del(&s->quiesce_timer);
     memset(&s->m, 0, sizeof(s->m));
+    refaccel_dt_reset(&s->dt);
     if (s->dirty_bm) {
         bitmap_zero(s->dirty_bm, s->dirty_pages);
     }
@@ -1331,15 +1355,34 @@ static bool refaccel_rings_locked(RefaccelState *s, hwaddr addr)
     return false;
 }
 
-/* Reserved blocks (DMA dirty tracking, PRI): read 0, ignore writes. */
+/* Reserved: the rest of the DT block, the PRI block; read 0, ignore writes. */
 static bool refaccel_reserved_block(hwaddr addr)
 {
     return addr >= REFACCEL_REG_DT_CTRL &&
            addr < REFACCEL_REG_PRI_CTRL + 0x100;
 }
 
+/* TEST_DT_COUNT: marks as if the device wrote one byte at each address. */
+static void refaccel_test_dt_mark(RefaccelState *s, uint32_t count)
+{
+    uint64_t iova = s->r.test_dt_mark;
+    uint32_t i;
+
+    /* bounded work per MMIO write: 16 Mi marks (64 GiB at 4 KiB pages) */
+    count = MIN(count, 1u << 24);
+
+    for (i = 0; i < count; i++, iova += s->r.test_dt_stride) {
+        refaccel_dt_mark(&s->dt, iova, 1);
+    }
+}
+
 static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
 {
+    uint32_t val;
+
+    if (refaccel_dt_read(&s->dt, addr, &val)) {
+        return val;
+    }
     switch (addr) {
     case REFACCEL_REG_ID:
         return REFACCEL_ID_MAGIC;
@@ -1435,6 +1478,14 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
         return s->testctl ? s->r.test_quiesce_delay : 0;
     case REFACCEL_REG_TEST_OP_LATENCY:
         return s->testctl ? s->r.op_latency_ns : 0;
+    case REFACCEL_REG_TEST_DT_MARK_LO:
+        return s->testctl ? s->r.test_dt_mark : 0;
+    case REFACCEL_REG_TEST_DT_MARK_HI:
+        return s->testctl ? s->r.test_dt_mark >> 32 : 0;
+    case REFACCEL_REG_TEST_DT_STRIDE:
+        return s->testctl ? s->r.test_dt_stride : 0;
+    case REFACCEL_REG_TEST_DT_COUNT:
+        return 0;
     }
 
     if (refaccel_reserved_block(addr)) {
@@ -1490,6 +1541,9 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
           addr < REFACCEL_TEST_BLOCK_OFFSET + 0x1000)) {
         refaccel_guest_error(s, "write 0x%x to register 0x%" HWADDR_PRIx
                              " while frozen, ignored", val, addr);
+        return;
+    }
+    if (refaccel_dt_write(&s->dt, addr, val)) {
         return;
     }
 
@@ -1606,6 +1660,24 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
         if (s->testctl) {
             /* applies to ops that start from now on */
             s->r.op_latency_ns = val;
+        }
+        return;
+    case REFACCEL_REG_TEST_DT_MARK_LO:
+        s->r.test_dt_mark_lo = val;
+        return;
+    case REFACCEL_REG_TEST_DT_MARK_HI:
+        if (s->testctl) {
+            s->r.test_dt_mark = (uint64_t)val << 32 | s->r.test_dt_mark_lo;
+        }
+        return;
+    case REFACCEL_REG_TEST_DT_STRIDE:
+        if (s->testctl) {
+            s->r.test_dt_stride = val;
+        }
+        return;
+    case REFACCEL_REG_TEST_DT_COUNT:
+        if (s->testctl) {
+            refaccel_test_dt_mark(s, val);
         }
         return;
 
@@ -1759,6 +1831,16 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
                    "64 MiB (got %" PRIu64 ")", s->sram_size);
         return;
     }
+    if (s->dt_ranges > REFACCEL_DT_MAX_RANGES) {
+        error_setg(errp, "dt-ranges must be at most %u (got %u)",
+                   REFACCEL_DT_MAX_RANGES, s->dt_ranges);
+        return;
+    }
+    if (s->dt_ranges && s->dt_max_span < (1ull << REFACCEL_DT_PGSHIFT_MAX)) {
+        error_setg(errp, "dt-max-span must be at least 2 MiB (got %" PRIu64
+                   ")", s->dt_max_span);
+        return;
+    }
     if (s->max_xfer == 0 || s->max_xfer > REFACCEL_SRAM_MAX_SIZE) {
         error_setg(errp, "max-xfer must be between 1 and %u (got %u)",
                    REFACCEL_SRAM_MAX_SIZE, s->max_xfer);
@@ -1837,6 +1919,7 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
     s->bounce = g_malloc(s->max_xfer);
     s->dirty_pages = s->sram_size / REFACCEL_SRAM_DIRTY_PAGE_SIZE;
     s->dirty_bm = bitmap_new(s->dirty_pages);
+    refaccel_dt_init(&s->dt, s->dt_ranges, s->dt_max_span);
     s->compat_id = refaccel_compute_compat_id(s);
     timer_init_ns(&s->op_timer, QEMU_CLOCK_VIRTUAL, refaccel_op_timer, s);
     timer_init_ns(&s->quiesce_timer, QEMU_CLOCK_VIRTUAL,
@@ -1874,6 +1957,7 @@ static void refaccel_instance_finalize(Object *obj)
     s->bounce = NULL;
     g_free(s->dirty_bm);
     s->dirty_bm = NULL;
+    refaccel_dt_finalize(&s->dt);
 }
 
 static const Property refaccel_properties[] = {
@@ -1887,6 +1971,9 @@ static const Property refaccel_properties[] = {
     DEFINE_PROP_BOOL("ats", RefaccelState, ats, false),
     DEFINE_PROP_BOOL("pasid", RefaccelState, pasid, false),
     DEFINE_PROP_BOOL("pri", RefaccelState, pri, false),
+    /* DMA dirty tracking: ranges held (0: none) and bytes they may span */
+    DEFINE_PROP_UINT32("dt-ranges", RefaccelState, dt_ranges, 4),
+    DEFINE_PROP_UINT64("dt-max-span", RefaccelState, dt_max_span, 1ull << 48),
 };
 
 /*

@@ -67,12 +67,14 @@ done
 
 check "ID" "$(r32 $A)" 0x52464131
 check "VERSION" "$(r32 $((A + 4)))" 0x00010000
-check "CAPS (P2P MIGRATION SRAM_DIRTY by default)" "$(r32 $((A + 8)))" 0x43
+check "CAPS (P2P MIGRATION SRAM_DIRTY DMA_DIRTY by default)" "$(r32 $((A + 8)))" 0x47
 check "SRAM_SIZE A (1 MiB)" "$(r32 $((A + 0xc)))" 0x100000
 check "SRAM_SIZE B (2 MiB)" "$(r32 $((B + 0xc)))" 0x200000
 check "OP_LATENCY_NS" "$(r32 $((A + 0x18)))" 10000
 check "MAX_XFER" "$(r32 $((A + 0x1c)))" 0x100000
 check "unknown register reads 0" "$(r32 $((A + 0x4000)))" 0
+check "DT_PGSHIFT default" "$(r32 $((B + 0x1204)))" 12
+check "DT_STATUS: not tracking" "$(r32 $((B + 0x1240)))" 0
 check "test block reads 0 without testctl" "$(r32 $((A + 0x2008)))" 0
 
 reset() { w32 $(($1 + 0x10)) 2; }
@@ -236,6 +238,54 @@ if [ $MODE = full ]; then
 	w32 $((A + 0x200)) 1
 	check "INT_STATUS RW1C" "$(r32 $((A + 0x200)))" 0
 
+	# DMA dirty tracking (0x1200 block): one range [BUF, BUF + 64 KiB)
+	dt_query() { # first last: window
+		w32 $((A + 0x1248)) $2; w32 $((A + 0x124c)) 0
+		w32 $((A + 0x1224)) $1; w32 $((A + 0x1228)) 0
+	}
+	check "DT_MAX_RANGES (dt-ranges default)" "$(r32 $((A + 0x1208)))" 4
+	check "DT_MAX_SPAN_HI (2^48 default)" "$(r32 $((A + 0x123c)))" 0x10000
+	# the hostile writes above set every DT register (CTRL.RESET keeps them)
+	w32 $((A + 0x1204)) 22
+	w32 $((A + 0x1200)) 1
+	check "DT enable with page shift 22: DT_ERR BAD_PGSHIFT" "$(r32 $((A + 0x1244)))" 1
+	w32 $((A + 0x1204)) 12
+	w32 $((A + 0x120c)) 0
+	w32 $((A + 0x1200)) 1
+	check "DT enable with 0 ranges: not enabled" "$(r32 $((A + 0x1240)))" 0
+	check "DT enable with 0 ranges: DT_ERR BAD_NR" "$(r32 $((A + 0x1244)))" 2
+	w32 $((A + 0x120c)) 1
+	w32 $((A + 0x1210)) 0
+	w32 $((A + 0x1214)) $BUF; w32 $((A + 0x1218)) 0
+	w32 $((A + 0x121c)) 0; w32 $((A + 0x1220)) 0
+	w32 $((A + 0x1200)) 1
+	check "DT enable with an empty range: DT_ERR BAD_RANGE" "$(r32 $((A + 0x1244)))" 3
+	w32 $((A + 0x121c)) 0x10000; w32 $((A + 0x1220)) 0
+	w32 $((A + 0x1200)) 1
+	check "DT enabled" "$(r32 $((A + 0x1240)))" 1
+	w32 $((A + 0x1204)) 13
+	check "DT_PGSHIFT locked while enabled" "$(r32 $((A + 0x1204)))" 12
+	run "DT: FILL in page 2" 2 0 10 0 $((BUF + 0x2000)) 0x11111111 0
+	dt_query $BUF $((BUF + 0xffff))
+	check "DT_NEXT: page 2" "$(r32 $((A + 0x1230)))" $((BUF + 0x2000))
+	check "DT_NEXT_HI" "$(r32 $((A + 0x1234)))" 0
+	dt_query $((BUF + 0x2000)) $((BUF + 0xffff))
+	check "DT_QUERY_DATA: page 2" "$(r32 $((A + 0x122c)))" 1
+	dt_query $BUF $((BUF + 0xffff))
+	check "DT_NEXT after read-and-clear: none" "$(r32 $((A + 0x1230)))" 0xffffffff
+	run "DT: FILL straddling pages 3..5" 2 0 0x1002 0 $((BUF + 0x3fff)) 0 0
+	run "DT: FILL outside the range" 2 0 16 0 $((BUF + 0x20000)) 0 0
+	dt_query $BUF $((BUF + 0xffff))
+	check "DT_QUERY_DATA: pages 3, 4, 5" "$(r32 $((A + 0x122c)))" 0x38
+	check "DT_QUERY_DATA: next 32 pages clean" "$(r32 $((A + 0x122c)))" 0
+	run "DT: FILL pages 6 and 7" 2 0 2 0 $((BUF + 0x6fff)) 0 0
+	dt_query $BUF $((BUF + 0x6fff))
+	check "DT window up to page 6: page 6 only" "$(r32 $((A + 0x122c)))" 0x40
+	dt_query $BUF $((BUF + 0xffff))
+	check "DT page 7 kept for a later window" "$(r32 $((A + 0x122c)))" 0x80
+	w32 $((A + 0x1200)) 0
+	check "DT disabled" "$(r32 $((A + 0x1240)))" 0
+
 	# CQ back-pressure: 5 NOPs, CQ holds 3 until CQ_HEAD moves
 	setup_rings $A $SQ $CQ
 	i=0
@@ -375,7 +425,7 @@ if [ $MODE = full ]; then
 	}
 	word() { sed -n "$(($2 + 1))p" $1; }
 
-	check "C CAPS (+TESTCTL)" "$(r32 $((C + 8)))" 0xc3
+	check "C CAPS (+TESTCTL)" "$(r32 $((C + 8)))" 0xc7
 	check "MIG_FORMAT" "$(r32 $((C + 0x101c)))" 1
 	check "MIG_STATE_MAX" "$(r32 $((C + 0x1024)))" 4096
 	check "COMPAT_ID: testctl does not count (A = C)" \
@@ -613,7 +663,7 @@ if [ $MODE = full ]; then
 	fi
 else
 	# B has ats=on,pasid=on,pri=on,testctl=on here
-	check "B CAPS (MIGRATION SRAM_DIRTY P2P PRI ATS PASID TESTCTL)" "$(r32 $((B + 8)))" 0xfb
+	check "B CAPS (MIGRATION SRAM_DIRTY DMA_DIRTY P2P PRI ATS PASID TESTCTL)" "$(r32 $((B + 8)))" 0xff
 	cfgw() { hexdump -s $(($2)) -n 4 -e '1/4 "0x%08x"' "$1/config"; }
 	check "FLR in DEVCAP" "$(( ($(cfgw $DEV_A 0x84) >> 28) & 1 ))" 1
 	ids=""
