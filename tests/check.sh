@@ -132,6 +132,7 @@ if [ "${REFACCEL_OWN_KERNEL:-1}" = 1 ]; then
 					--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko" \
 					--env "REFACCEL_TESTMODS=$out/own" \
 					--env "VFIO_MIG_BACKEND=$be" \
+					--env "REFACCEL_EXPECT_DMA_LOGGING=1" \
 					--env "REFACCEL_FUZZ_ITERS=2000"
 			done
 		fi

@@ -88,6 +88,12 @@ else
 	tap not-ok uapi-demo
 fi
 
+# DMA_LOGGING_REPORT against reading a bitmap of the same size from memory
+# (1 GiB and 16 GiB; about a second).  Timings never fail; a wrong bitmap
+# does.  SKIPs where the kernel or the function offers no DMA logging.
+echo "# --- DMA logging benchmark ---"
+tap_lines < <(tests/dirty-bench.sh)
+
 # The kernel's mtty sample through the same migration uAPI.
 if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then
 	echo "# --- mtty ---"

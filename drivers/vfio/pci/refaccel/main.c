@@ -48,6 +48,34 @@ static const struct vfio_migration_ops refaccel_mig_ops = {
 	.migration_get_data_size = refaccel_get_data_size,
 };
 
+static int refaccel_log_start(struct vfio_device *core_vdev,
+			      struct rb_root_cached *ranges, u32 nnodes,
+			      u64 *page_size)
+{
+	return vmig_log_start(&to_refaccel_vdev(core_vdev)->mig, ranges,
+			      nnodes, page_size);
+}
+
+static int refaccel_log_stop(struct vfio_device *core_vdev)
+{
+	return vmig_log_stop(&to_refaccel_vdev(core_vdev)->mig);
+}
+
+static int refaccel_log_read_and_clear(struct vfio_device *core_vdev,
+				       unsigned long iova,
+				       unsigned long length,
+				       struct iova_bitmap *dirty)
+{
+	return vmig_log_read_and_clear(&to_refaccel_vdev(core_vdev)->mig,
+				       iova, length, dirty);
+}
+
+static const struct vfio_log_ops refaccel_log_ops = {
+	.log_start		= refaccel_log_start,
+	.log_stop		= refaccel_log_stop,
+	.log_read_and_clear	= refaccel_log_read_and_clear,
+};
+
 static int refaccel_init_dev(struct vfio_device *core_vdev)
 {
 	struct refaccel_vfio_device *rvdev = to_refaccel_vdev(core_vdev);
@@ -138,7 +166,7 @@ static int refaccel_check_bars(struct pci_dev *pdev)
  * migration (and has it hidden); any other is plain vfio-pci.  The device
  * is enabled just for this read and left as vfio-pci expects to find it.
  */
-static bool refaccel_probe_migratable(struct pci_dev *pdev)
+static bool refaccel_probe_migratable(struct pci_dev *pdev, u32 *caps_out)
 {
 	void __iomem *regs;
 	u32 id, caps;
@@ -158,6 +186,7 @@ static bool refaccel_probe_migratable(struct pci_dev *pdev)
 	caps = ioread32(regs + REFACCEL_REG_CAPS);
 	pci_iounmap(pdev, regs);
 	pci_disable_device(pdev);
+	*caps_out = caps;
 
 	if (id != REFACCEL_ID_MAGIC) {
 		pci_info(pdev, "ID register reads %#x, not %#x: bound without migration\n",
@@ -175,13 +204,15 @@ static bool refaccel_probe_migratable(struct pci_dev *pdev)
 static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct refaccel_vfio_device *rvdev;
+	const char *dt_why = NULL;
 	bool migratable;
+	u32 caps = 0;
 	int ret;
 
 	ret = refaccel_check_bars(pdev);
 	if (ret)
 		return ret;
-	migratable = refaccel_probe_migratable(pdev);
+	migratable = refaccel_probe_migratable(pdev, &caps);
 
 	rvdev = vfio_alloc_device(refaccel_vfio_device, core_device.vdev,
 				  &pdev->dev, &refaccel_vfio_ops);
@@ -191,6 +222,13 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		rvdev->core_device.vdev.migration_flags = VMIG_FLAGS;
 		rvdev->core_device.vdev.mig_ops = &refaccel_mig_ops;
 		rvdev->hide_mig = true;
+		/* log_ops only where the kernel can report (driver.rst) */
+		if (!(caps & REFACCEL_CAP_DMA_DIRTY))
+			dt_why = "the device has no DMA dirty tracker, no log_ops";
+		else if (!IS_ENABLED(CONFIG_IOMMUFD_DRIVER))
+			dt_why = "kernel lacks IOMMUFD_DRIVER, no log_ops";
+		else
+			rvdev->core_device.vdev.log_ops = &refaccel_log_ops;
 	}
 
 	dev_set_drvdata(&pdev->dev, &rvdev->core_device);
@@ -202,13 +240,9 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pci_info(pdev, "bound, SRAM %llu KiB, migration %s\n",
 		 (unsigned long long)pci_resource_len(pdev, REFACCEL_BAR_SRAM) >> 10,
 		 migratable ? "supported, BAR0 migration block hidden" : "not supported");
-	if (!migratable)
-		return 0;
-	/* log_ops only where the kernel can report (Documentation/driver.rst) */
-	dev_info(&pdev->dev, "DMA dirty tracking: %s\n",
-		 IS_ENABLED(CONFIG_IOMMUFD_DRIVER) ?
-		 "not implemented by this device revision (no log_ops)" :
-		 "kernel lacks IOMMUFD_DRIVER, no log_ops");
+	if (migratable)
+		dev_info(&pdev->dev, "DMA dirty tracking: %s\n",
+			 dt_why ?: "device tracker, log_ops registered");
 	return 0;
 }
 

@@ -1031,11 +1031,23 @@ void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mutex_init(&mig->state_mutex);
 	spin_lock_init(&mig->reset_lock);
+	vmig_log_init(&mig->log);
 }
 
 void vmig_uninit(struct vmig_device *mig)
 {
+	vmig_log_uninit(&mig->log);
 	mutex_destroy(&mig->state_mutex);
+}
+
+/* A tracker the log cannot use is no tracker (DMA logging: EOPNOTSUPP). */
+static bool vmig_dma_info_valid(const struct vmig_dev_info *info)
+{
+	return info->dma_max_ranges <= VMIG_LOG_MAX_RANGES &&
+	       info->dma_pgshift_min >= 12 &&
+	       info->dma_pgshift_min <= info->dma_pgshift_max &&
+	       info->dma_pgshift_max < 32 &&
+	       info->dma_max_span >= 1ull << info->dma_pgshift_max;
 }
 
 static bool vmig_info_valid(const struct vmig_dev_info *info)
@@ -1066,6 +1078,12 @@ int vmig_open(struct vmig_device *mig)
 		dev_err(vmig_dev(mig), "device reports unusable migration geometry\n");
 		return -EIO;
 	}
+	if (info.dma_max_ranges && !vmig_dma_info_valid(&info)) {
+		dev_warn(vmig_dev(mig), "device reports unusable DMA dirty tracking limits (%u ranges, page shift %u..%u, span %llu): no DMA logging\n",
+			 info.dma_max_ranges, info.dma_pgshift_min,
+			 info.dma_pgshift_max, info.dma_max_span);
+		info.dma_max_ranges = 0;
+	}
 	vmig_state_lock(mig);
 	mig->info = info;
 	mig->usable = true;
@@ -1076,6 +1094,7 @@ int vmig_open(struct vmig_device *mig)
 
 void vmig_close(struct vmig_device *mig)
 {
+	vmig_log_close(mig);
 	vmig_state_lock(mig);
 	vmig_end_sessions(mig);
 	mig->state = VFIO_DEVICE_STATE_RUNNING;

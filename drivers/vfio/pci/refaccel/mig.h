@@ -10,6 +10,7 @@
 #include <linux/spinlock.h>
 #include <linux/vfio.h>
 
+#include "dirty.h"
 #include "mig_ops.h"
 
 struct vmig_file;
@@ -32,6 +33,7 @@ struct vmig_file;
  * @resuming: RESUMING session (holds a file reference)
  * @quiesce_timeout_ms: bound on RUNNING -> RUNNING_P2P
  * @usable: the open device supports migration (set by vmig_open())
+ * @log: DMA logging (dirty.c), with its own lock
  */
 struct vmig_device {
 	struct vfio_device *vdev;
@@ -46,6 +48,7 @@ struct vmig_device {
 	struct vmig_file *resuming;
 	unsigned int quiesce_timeout_ms;
 	bool usable;
+	struct vmig_log log;
 };
 
 void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,

@@ -12,7 +12,9 @@
  * with dev_err().  All are called with the core's state mutex held, except
  * @mem_read and @mem_track_sync: data_fd reads call those with only their
  * session's mutex, so they may run concurrently with an arc's quiesce or
- * freeze and must not share device registers with them.
+ * freeze and must not share device registers with them.  The @dma_track_*
+ * operations are called with the DMA log's mutex (dirty.c) instead, while
+ * arcs and sessions may run: they use only the tracker's own registers.
  */
 #ifndef VMIG_OPS_H
 #define VMIG_OPS_H
@@ -32,18 +34,49 @@ struct vmig_quiesce_args {
 };
 
 /**
+ * struct vmig_dma_range - an IOVA range of the DMA dirty tracker
+ * @start: first IOVA
+ * @last: last IOVA, inclusive
+ */
+struct vmig_dma_range {
+	u64 start;
+	u64 last;
+};
+
+/**
  * struct vmig_dev_info - static facts the core needs about a device
  * @compat_id: devices with equal ids can exchange state
  * @state_max: upper bound of the internal state blob, in bytes
  * @mem_size: bytes of device memory migrated by page (0: none)
  * @mem_page_size: dirty tracking granularity of that memory
+ * @dma_max_ranges: IOVA ranges the DMA dirty tracker holds (0: no tracker)
+ * @dma_max_span: largest sum of the lengths of those ranges, in bytes
+ * @dma_pgshift_min: smallest tracking page size (log2) of the tracker
+ * @dma_pgshift_max: largest tracking page size (log2)
  */
 struct vmig_dev_info {
 	u32 compat_id;
 	u32 state_max;
 	u64 mem_size;
 	u32 mem_page_size;
+	u32 dma_max_ranges;
+	u64 dma_max_span;
+	u8 dma_pgshift_min;
+	u8 dma_pgshift_max;
 };
+
+/**
+ * struct vmig_dma_run - consecutive dirty pages found by @dma_track_read
+ * @iova: first byte of the first page
+ * @len: bytes of the run
+ */
+struct vmig_dma_run {
+	u64 iova;
+	u64 len;
+};
+
+/* A @dma_track_read batch has room for at least this many runs. */
+#define VMIG_DMA_RUNS_MIN	32
 
 /**
  * struct vmig_dev_ops - device operations called by the migration core
@@ -65,6 +98,16 @@ struct vmig_dev_info {
  *	(one bit per @info.mem_page_size) and clear them in the device
  * @mem_read: copy device memory at @off into @buf
  * @mem_write: copy @buf into device memory at @off
+ * @dma_track_start: track every write the device makes to host memory in
+ *	the @nr ranges of @ranges (sorted, not overlapping, within the limits
+ *	of @info) at 2^@pgshift bytes per page, every page clean
+ * @dma_track_stop: stop tracking and drop every mark
+ * @dma_track_read: read and clear marks of the window from *@iova to
+ *	@last (aligned to the tracking page) into at most @max runs (at least
+ *	%VMIG_DMA_RUNS_MIN), a bounded batch; return the number of runs and
+ *	move *@iova past what was read, or set *@done at the end of the
+ *	window.  Marks outside the window stay.  A batch holds the device
+ *	(and vfio-pci's memory_lock): the caller delivers the runs after it
  */
 struct vmig_dev_ops {
 	int (*get_info)(struct vmig_device *mig, struct vmig_dev_info *info);
@@ -81,6 +124,13 @@ struct vmig_dev_ops {
 	int (*mem_read)(struct vmig_device *mig, u64 off, void *buf, size_t len);
 	int (*mem_write)(struct vmig_device *mig, u64 off, const void *buf,
 			 size_t len);
+	int (*dma_track_start)(struct vmig_device *mig,
+			       const struct vmig_dma_range *ranges, u32 nr,
+			       unsigned int pgshift);
+	int (*dma_track_stop)(struct vmig_device *mig);
+	int (*dma_track_read)(struct vmig_device *mig, u64 *iova, u64 last,
+			      struct vmig_dma_run *runs, unsigned int max,
+			      bool *done);
 };
 
 #endif /* VMIG_OPS_H */

@@ -155,6 +155,20 @@ static void rv_write(struct refaccel_vfio_device *rv, u32 reg, u32 val)
 	iowrite32(val, rv->regs + reg);
 }
 
+/* 64-bit pairs: the device latches a written pair when _HI is written. */
+static u64 rv_read64(struct refaccel_vfio_device *rv, u32 reg_lo)
+{
+	u64 lo = rv_read(rv, reg_lo);
+
+	return lo | (u64)rv_read(rv, reg_lo + 4) << 32;
+}
+
+static void rv_write64(struct refaccel_vfio_device *rv, u32 reg_lo, u64 val)
+{
+	rv_write(rv, reg_lo, lower_32_bits(val));
+	rv_write(rv, reg_lo + 4, upper_32_bits(val));
+}
+
 static void rv_update(struct refaccel_vfio_device *rv, u32 reg, u32 clear,
 		      u32 set)
 {
@@ -164,7 +178,8 @@ static void rv_update(struct refaccel_vfio_device *rv, u32 reg, u32 clear,
 static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
-	u32 id, caps, sram, pgsize, max, compat;
+	u32 id, caps, sram, pgsize, max, compat, dt_ranges = 0;
+	u64 dt_span = 0;
 	struct rv_access a;
 	int ret;
 
@@ -188,6 +203,10 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	pgsize = rv_read(rv, REFACCEL_REG_SRAM_DIRTY_PGSIZE);
 	max = rv_read(rv, REFACCEL_REG_MIG_STATE_MAX);
 	compat = rv_read(rv, REFACCEL_REG_MIG_COMPAT_ID);
+	if (caps & REFACCEL_CAP_DMA_DIRTY) {
+		dt_ranges = rv_read(rv, REFACCEL_REG_DT_MAX_RANGES);
+		dt_span = rv_read64(rv, REFACCEL_REG_DT_MAX_SPAN_LO);
+	}
 	rv_access_end(rv, &a);
 
 	if (id != REFACCEL_ID_MAGIC) {
@@ -210,6 +229,10 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	info->state_max = max;
 	info->mem_size = sram;
 	info->mem_page_size = pgsize;
+	info->dma_max_ranges = dt_ranges;
+	info->dma_max_span = dt_span;
+	info->dma_pgshift_min = REFACCEL_DT_PGSHIFT_MIN;
+	info->dma_pgshift_max = REFACCEL_DT_PGSHIFT_MAX;
 	rv->sram_size = sram;
 	rv->sram_pgsize = pgsize;
 	return 0;
@@ -508,6 +531,156 @@ static int refaccel_mem_write(struct vmig_device *mig, u64 off,
 	return 0;
 }
 
+/* ---- DMA dirty tracking of host IOVAs ---- */
+
+static const char *const refaccel_dt_err_str[] = {
+	[REFACCEL_DT_ERR_NONE]		= "no error",
+	[REFACCEL_DT_ERR_BAD_PGSHIFT]	= "page shift out of range",
+	[REFACCEL_DT_ERR_BAD_NR]	= "bad number of ranges",
+	[REFACCEL_DT_ERR_BAD_RANGE]	= "empty, wrapping or overlapping range",
+	[REFACCEL_DT_ERR_TOO_LARGE]	= "ranges span too much",
+};
+
+static int refaccel_dma_track_start(struct vmig_device *mig,
+				    const struct vmig_dma_range *ranges,
+				    u32 nr, unsigned int pgshift)
+{
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	u32 i, err = 0;
+	bool on;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	rv_write(rv, REFACCEL_REG_DT_CTRL, 0);
+	rv_write(rv, REFACCEL_REG_DT_PGSHIFT, pgshift);
+	rv_write(rv, REFACCEL_REG_DT_NR_RANGES, nr);
+	for (i = 0; i < nr; i++) {
+		rv_write(rv, REFACCEL_REG_DT_RANGE_SEL, i);
+		rv_write64(rv, REFACCEL_REG_DT_RANGE_BASE_LO, ranges[i].start);
+		rv_write64(rv, REFACCEL_REG_DT_RANGE_LEN_LO,
+			   ranges[i].last - ranges[i].start + 1);
+	}
+	rv_write(rv, REFACCEL_REG_DT_CTRL, REFACCEL_DT_CTRL_ENABLE);
+	on = rv_read(rv, REFACCEL_REG_DT_STATUS) & REFACCEL_DT_STATUS_ENABLED;
+	if (!on)
+		err = rv_read(rv, REFACCEL_REG_DT_ERR);
+	rv_access_end(rv, &a);
+
+	if (on) {
+		rv->dt_pgshift = pgshift;
+		return 0;
+	}
+	dev_err(rv_dev(rv), "device refused DMA dirty tracking of %u ranges: %s (DT_ERR %u)\n",
+		nr, err < ARRAY_SIZE(refaccel_dt_err_str) && refaccel_dt_err_str[err] ?
+		refaccel_dt_err_str[err] : "unknown error", err);
+	return -EIO;
+}
+
+static int refaccel_dma_track_stop(struct vmig_device *mig)
+{
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	rv_write(rv, REFACCEL_REG_DT_CTRL, 0);
+	rv_access_end(rv, &a);
+	return 0;
+}
+
+/* Runs one 32-page word can hold (alternating bits), and words per batch. */
+#define RV_DT_WORD_RUNS		16
+#define RV_DT_BATCH_WORDS	1024
+
+/* Append the runs of set bits of @bits (bit i: @base + i pages). */
+static unsigned int rv_dt_add_runs(struct vmig_dma_run *runs, unsigned int n,
+				   u32 bits, u64 base, unsigned int shift)
+{
+	while (bits) {
+		unsigned int first = __ffs(bits);
+		u32 rest = bits >> first;
+		unsigned int len = rest == U32_MAX ? 32 : ffz(rest);
+		u64 iova = base + ((u64)first << shift);
+
+		if (n && runs[n - 1].iova + runs[n - 1].len == iova)
+			runs[n - 1].len += (u64)len << shift;
+		else
+			runs[n++] = (struct vmig_dma_run){ iova, (u64)len << shift };
+		if (first + len >= 32)
+			break;
+		bits &= ~0u << (first + len);
+	}
+	return n;
+}
+
+/*
+ * One batch of a report: walk the window with the device's "next dirty
+ * page" query, so that clean stretches cost nothing.  Per word of up to 32
+ * dirty pages: two reads for NEXT, a cursor move only when NEXT jumped,
+ * one data read.  A batch ends when @runs may not hold another word, after
+ * RV_DT_BATCH_WORDS words (memory_lock is held meanwhile), or at the end.
+ */
+static int refaccel_dma_track_read(struct vmig_device *mig, u64 *iova,
+				   u64 last, struct vmig_dma_run *runs,
+				   unsigned int max, bool *done)
+{
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	unsigned int shift = rv->dt_pgshift;
+	u64 step = (u64)REFACCEL_DT_WORD_PAGES << shift;
+	unsigned int n = 0, words = 0;
+	u64 cur = *iova, next;
+	struct rv_access a;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	if (rv_read(rv, REFACCEL_REG_DT_STATUS) & REFACCEL_DT_STATUS_OVERFLOW) {
+		dev_err(rv_dev(rv), "DMA dirty tracker overflowed: dirty pages were lost, DMA logging must be restarted\n");
+		ret = -EIO;
+		goto out;
+	}
+	rv_write64(rv, REFACCEL_REG_DT_LIMIT_LO, last);
+	rv_write64(rv, REFACCEL_REG_DT_QUERY_LO, cur);
+	*done = false;
+	while (n + RV_DT_WORD_RUNS <= max && words++ < RV_DT_BATCH_WORDS) {
+		next = rv_read64(rv, REFACCEL_REG_DT_NEXT_LO);
+		if (next == REFACCEL_DT_NEXT_NONE) {
+			*done = true;
+			break;
+		}
+		if (next < cur || next > last ||
+		    !IS_ALIGNED(next, 1ull << shift)) {
+			dev_err(rv_dev(rv), "DMA dirty tracker answered %#llx for the window [%#llx, %#llx]\n",
+				next, cur, last);
+			ret = -EIO;
+			goto out;
+		}
+		if (next != cur) {
+			rv_write64(rv, REFACCEL_REG_DT_QUERY_LO, next);
+			cur = next;
+		}
+		n = rv_dt_add_runs(runs, n,
+				   rv_read(rv, REFACCEL_REG_DT_QUERY_DATA),
+				   cur, shift);
+		if (last - cur < step) {
+			*done = true;
+			break;
+		}
+		cur += step;
+	}
+	*iova = cur;
+	ret = n;
+out:
+	rv_access_end(rv, &a);
+	return ret;
+}
+
 const struct vmig_dev_ops refaccel_vmig_ops = {
 	.get_info	= refaccel_get_info,
 	.quiesce	= refaccel_quiesce,
@@ -521,4 +694,7 @@ const struct vmig_dev_ops refaccel_vmig_ops = {
 	.mem_track_sync	= refaccel_mem_track_sync,
 	.mem_read	= refaccel_mem_read,
 	.mem_write	= refaccel_mem_write,
+	.dma_track_start = refaccel_dma_track_start,
+	.dma_track_stop	= refaccel_dma_track_stop,
+	.dma_track_read	= refaccel_dma_track_read,
 };

@@ -22,6 +22,7 @@
  * @sram_pgsize: SRAM dirty tracking granularity
  * @hide_mig: the function has the migration block, and it is hidden from
  *	the user (regions.c); set at probe, constant afterwards
+ * @dt_pgshift: page shift the DMA dirty tracker was started with
  */
 struct refaccel_vfio_device {
 	struct vfio_pci_core_device core_device;
@@ -31,6 +32,7 @@ struct refaccel_vfio_device {
 	u32 sram_size;
 	u32 sram_pgsize;
 	bool hide_mig;
+	unsigned int dt_pgshift;
 };
 
 extern const struct vmig_dev_ops refaccel_vmig_ops;
