@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note */
 /*
- * Driver-private uAPI of refaccel-vfio-pci.
+ * Driver-private uAPI of refaccel-vfio-pci: the migration stream format and
+ * a VFIO_DEVICE_FEATURE to bound and observe the device's quiesce.
  *
  * The migration data stream is opaque to a VMM: it moves the bytes from the
  * source data_fd to the destination data_fd unchanged.  Its format is
@@ -76,6 +77,77 @@ struct vmig_rec_hdr {
 struct vmig_rec_end {
 	__le64 nr_records;
 	__le64 mem_bytes;
+};
+
+/* ---- driver-private VFIO_DEVICE_FEATURE: quiesce control ---- */
+
+/*
+ * VFIO_DEVICE_FEATURE index of the quiesce control.  Upstream allocates
+ * feature indexes from 0 upwards, one per uAPI addition (6.12 uses 0..10),
+ * in a 16-bit field (VFIO_DEVICE_FEATURE_MASK); this index sits at the top
+ * of that space, far from anything upstream will reach, and its low byte
+ * is 0xac ("accelerator").  A device driven by another driver answers
+ * PROBE of it with ENOTTY.
+ */
+#define REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE	0xfeac
+
+/* Bounds of timeout_ms; the default is the module parameter (1000). */
+#define REFACCEL_QUIESCE_TIMEOUT_MIN_MS		1
+#define REFACCEL_QUIESCE_TIMEOUT_MAX_MS		60000
+
+/* capability flags, read only */
+#define REFACCEL_QUIESCE_F_UNBOUNDED	(1u << 0)	/* may never end */
+#define REFACCEL_QUIESCE_F_OPTED_IN	(1u << 1)	/* migrates anyway */
+#define REFACCEL_QUIESCE_F_PRI_ABORT	(1u << 2)	/* aborts page requests */
+#define REFACCEL_QUIESCE_F_PRI_ENABLED	(1u << 3)	/* PRI enabled now */
+
+/**
+ * enum refaccel_quiesce_result - how the last quiesce of this open ended
+ * @REFACCEL_QUIESCE_NONE: no quiesce since the device was opened
+ * @REFACCEL_QUIESCE_OK: the device quiesced
+ * @REFACCEL_QUIESCE_TIMEDOUT: not within timeout_ms; the arc failed with
+ *	ETIMEDOUT and the device kept running
+ * @REFACCEL_QUIESCE_KILLED: the caller got a fatal signal while waiting;
+ *	the arc failed with EINTR and the device kept running
+ * @REFACCEL_QUIESCE_FAILED: the device could not be reached (errno of the
+ *	arc), it kept running
+ */
+enum refaccel_quiesce_result {
+	REFACCEL_QUIESCE_NONE		= 0,
+	REFACCEL_QUIESCE_OK		= 1,
+	REFACCEL_QUIESCE_TIMEDOUT	= 2,
+	REFACCEL_QUIESCE_KILLED		= 3,
+	REFACCEL_QUIESCE_FAILED		= 4,
+};
+
+/**
+ * struct refaccel_vfio_quiesce - REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE
+ * @timeout_ms: bound on every arc that quiesces the device (RUNNING ->
+ *	RUNNING_P2P, PRE_COPY -> PRE_COPY_P2P, and the arcs walked through
+ *	them, such as RUNNING -> STOP) for this open of the device.  GET: the
+ *	bound in force; SET: a new one, REFACCEL_QUIESCE_TIMEOUT_MIN_MS ..
+ *	REFACCEL_QUIESCE_TIMEOUT_MAX_MS, else EINVAL.  Each open starts with
+ *	the device's default (sysfs quiesce_timeout_ms).
+ * @flags: GET: REFACCEL_QUIESCE_F_*; SET: must be 0
+ * @last_result: GET: enum refaccel_quiesce_result; SET: must be 0
+ * @last_us: GET: how long the last quiesce took or waited, in
+ *	microseconds; SET: must be 0
+ * @last_in_flight: GET: descriptors the device still had in flight when
+ *	the last quiesce ended; SET: must be 0
+ * @reserved: must be 0
+ *
+ * Only SET changes anything; GET is side-effect free.  An arc that times
+ * out fails within @timeout_ms plus a slack of at most 20 ms (polling and
+ * the undo) and leaves the device in the state it was in, running; a
+ * retry with a larger bound may succeed.
+ */
+struct refaccel_vfio_quiesce {
+	__u32 timeout_ms;
+	__u32 flags;
+	__u32 last_result;
+	__u32 last_us;
+	__u32 last_in_flight;
+	__u32 reserved;
 };
 
 #endif /* _UAPI_LINUX_REFACCEL_VFIO_H */

@@ -15,12 +15,19 @@
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
+#include <uapi/linux/refaccel_vfio.h>
+
 #include "refaccel.h"
 
 static unsigned int quiesce_timeout_ms = 1000;
 module_param(quiesce_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(quiesce_timeout_ms,
-		 "Default bound on reaching RUNNING_P2P, in ms (default 1000)");
+		 "Default bound on each quiesce (reaching RUNNING_P2P), in ms, 1..60000 (default 1000)");
+
+static bool allow_unbounded_quiesce;
+module_param(allow_unbounded_quiesce, bool, 0444);
+MODULE_PARM_DESC(allow_unbounded_quiesce,
+		 "Offer migration for functions whose quiesce may never end (CAPS.QUIESCE_UNBOUNDED); default off");
 
 static struct file *
 refaccel_set_state(struct vfio_device *core_vdev,
@@ -81,7 +88,8 @@ static int refaccel_init_dev(struct vfio_device *core_vdev)
 	struct refaccel_vfio_device *rvdev = to_refaccel_vdev(core_vdev);
 
 	vmig_init(&rvdev->mig, core_vdev, &refaccel_vmig_ops,
-		  quiesce_timeout_ms);
+		  clamp(quiesce_timeout_ms, REFACCEL_QUIESCE_TIMEOUT_MIN_MS,
+			REFACCEL_QUIESCE_TIMEOUT_MAX_MS));
 	return vfio_pci_core_init_dev(core_vdev);
 }
 
@@ -125,7 +133,7 @@ static const struct vfio_device_ops refaccel_vfio_ops = {
 	.open_device	= refaccel_open_device,
 	.close_device	= refaccel_close_device,
 	.ioctl		= refaccel_ioctl,
-	.device_feature	= vfio_pci_core_ioctl_feature,
+	.device_feature	= refaccel_device_feature,
 	.read		= refaccel_read,
 	.write		= refaccel_write,
 	.mmap		= refaccel_mmap,
@@ -213,11 +221,25 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 	migratable = refaccel_probe_migratable(pdev, &caps);
+	/*
+	 * A quiesce that may never end cannot be bounded by any timeout the
+	 * VMM sets; such a function migrates only if the administrator opted
+	 * in (QEMU then reports the device as not migratable, and says why).
+	 */
+	if (migratable && (caps & REFACCEL_CAP_QUIESCE_UNBOUNDED)) {
+		if (allow_unbounded_quiesce) {
+			pci_info(pdev, "quiesce may never end (CAPS.QUIESCE_UNBOUNDED): migration offered, allow_unbounded_quiesce is set\n");
+		} else {
+			pci_info(pdev, "quiesce may never end (CAPS.QUIESCE_UNBOUNDED): migration not offered; load with allow_unbounded_quiesce=1 to opt in\n");
+			migratable = false;
+		}
+	}
 
 	rvdev = vfio_alloc_device(refaccel_vfio_device, core_device.vdev,
 				  &pdev->dev, &refaccel_vfio_ops);
 	if (IS_ERR(rvdev))
 		return PTR_ERR(rvdev);
+	rvdev->caps = caps;
 	if (migratable) {
 		rvdev->core_device.vdev.migration_flags = VMIG_FLAGS;
 		rvdev->core_device.vdev.mig_ops = &refaccel_mig_ops;
@@ -279,6 +301,7 @@ static struct pci_driver refaccel_pci_driver = {
 	.probe			= refaccel_probe,
 	.remove			= refaccel_remove,
 	.err_handler		= &refaccel_err_handlers,
+	.dev_groups		= refaccel_dev_groups,
 	.driver_managed_dma	= true,
 };
 module_pci_driver(refaccel_pci_driver);

@@ -24,6 +24,7 @@
 #include <linux/bitmap.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/ktime.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -850,8 +851,17 @@ static int vmig_quiesce(struct vmig_device *mig)
 	struct vmig_quiesce_args args = {
 		.timeout_ms = mig->quiesce_timeout_ms,
 	};
+	ktime_t start = ktime_get();
+	int ret;
 
-	return mig->ops->quiesce(mig, &args);
+	ret = mig->ops->quiesce(mig, &args);
+	mig->last_quiesce = (struct vmig_quiesce_stat){
+		.done = true,
+		.err = ret,
+		.us = min_t(s64, ktime_us_delta(ktime_get(), start), U32_MAX),
+		.in_flight = args.in_flight,
+	};
+	return ret;
 }
 
 /*
@@ -1020,6 +1030,26 @@ int vmig_get_data_size(struct vmig_device *mig, unsigned long *len)
 	return 0;
 }
 
+/* ---- the quiesce bound of this open (driver-private uAPI) ---- */
+
+void vmig_get_quiesce(struct vmig_device *mig, unsigned int *timeout_ms,
+		      struct vmig_quiesce_stat *last)
+{
+	vmig_state_lock(mig);
+	*timeout_ms = mig->quiesce_timeout_ms;
+	*last = mig->last_quiesce;
+	vmig_state_unlock(mig);
+}
+
+/* The caller checked the bounds; the next quiesce uses @timeout_ms. */
+void vmig_set_quiesce_timeout(struct vmig_device *mig,
+			      unsigned int timeout_ms)
+{
+	vmig_state_lock(mig);
+	mig->quiesce_timeout_ms = timeout_ms;
+	vmig_state_unlock(mig);
+}
+
 /* ---- lifecycle ---- */
 
 void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
@@ -1027,6 +1057,7 @@ void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 {
 	mig->vdev = vdev;
 	mig->ops = ops;
+	mig->quiesce_default_ms = quiesce_timeout_ms;
 	mig->quiesce_timeout_ms = quiesce_timeout_ms;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mutex_init(&mig->state_mutex);
@@ -1086,6 +1117,8 @@ int vmig_open(struct vmig_device *mig)
 	}
 	vmig_state_lock(mig);
 	mig->info = info;
+	mig->quiesce_timeout_ms = READ_ONCE(mig->quiesce_default_ms);
+	mig->last_quiesce = (struct vmig_quiesce_stat){};
 	mig->usable = true;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	vmig_state_unlock(mig);

@@ -15,6 +15,20 @@
 
 struct vmig_file;
 
+/**
+ * struct vmig_quiesce_stat - the outcome of one quiesce
+ * @done: a quiesce was attempted since the device was opened
+ * @err: its result (0, -ETIMEDOUT, -EINTR, or why the device was not reached)
+ * @us: how long it took or waited
+ * @in_flight: work still in flight when it ended
+ */
+struct vmig_quiesce_stat {
+	bool done;
+	int err;
+	u32 us;
+	u32 in_flight;
+};
+
 /* Advertised through VFIO_DEVICE_FEATURE_MIGRATION. */
 #define VMIG_FLAGS (VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | \
 		    VFIO_MIGRATION_PRE_COPY)
@@ -31,7 +45,9 @@ struct vmig_file;
  * @reset_gen: resets seen, read locklessly by sessions
  * @saving: session of the saving group (holds a file reference)
  * @resuming: RESUMING session (holds a file reference)
- * @quiesce_timeout_ms: bound on RUNNING -> RUNNING_P2P
+ * @quiesce_default_ms: @quiesce_timeout_ms of each new open (sysfs)
+ * @quiesce_timeout_ms: bound on each quiesce of this open (private uAPI)
+ * @last_quiesce: how the last quiesce of this open went
  * @usable: the open device supports migration (set by vmig_open())
  * @log: DMA logging (dirty.c), with its own lock
  */
@@ -46,7 +62,9 @@ struct vmig_device {
 	u32 reset_gen;
 	struct vmig_file *saving;
 	struct vmig_file *resuming;
+	unsigned int quiesce_default_ms;
 	unsigned int quiesce_timeout_ms;
+	struct vmig_quiesce_stat last_quiesce;
 	bool usable;
 	struct vmig_log log;
 };
@@ -63,5 +81,9 @@ struct file *vmig_set_state(struct vmig_device *mig,
 int vmig_get_state(struct vmig_device *mig,
 		   enum vfio_device_mig_state *cur_state);
 int vmig_get_data_size(struct vmig_device *mig, unsigned long *len);
+void vmig_get_quiesce(struct vmig_device *mig, unsigned int *timeout_ms,
+		      struct vmig_quiesce_stat *last);
+void vmig_set_quiesce_timeout(struct vmig_device *mig,
+			      unsigned int timeout_ms);
 
 #endif /* VMIG_H */

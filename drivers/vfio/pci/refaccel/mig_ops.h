@@ -24,13 +24,15 @@
 struct vmig_device;
 
 /**
- * struct vmig_quiesce_args - how to quiesce
+ * struct vmig_quiesce_args - how to quiesce, and how it went
  * @timeout_ms: give up (and undo the request) after this long
  * @abort_pri: abort outstanding page requests and park their work
+ * @in_flight: out: work the device still had in flight when it returned
  */
 struct vmig_quiesce_args {
 	unsigned int timeout_ms;
 	bool abort_pri;
+	u32 in_flight;
 };
 
 /**
@@ -83,8 +85,9 @@ struct vmig_dma_run {
  * @get_info: fill @info; called once when the device is opened
  * @quiesce: stop initiating DMA (including peer-to-peer) and interrupts and
  *	finish or park in-flight work; MMIO, including peer writes into the
- *	device's BARs, keeps working.  On failure the device must be running
- *	as before the call.
+ *	device's BARs, keeps working.  Give up with -ETIMEDOUT after
+ *	@args.timeout_ms and with -EINTR on a fatal signal.  On failure the
+ *	device must be running as before the call.
  * @unquiesce: undo @quiesce
  * @freeze: from quiesced, stop every internal state change
  * @unfreeze: undo @freeze, back to quiesced
@@ -111,8 +114,7 @@ struct vmig_dma_run {
  */
 struct vmig_dev_ops {
 	int (*get_info)(struct vmig_device *mig, struct vmig_dev_info *info);
-	int (*quiesce)(struct vmig_device *mig,
-		       const struct vmig_quiesce_args *args);
+	int (*quiesce)(struct vmig_device *mig, struct vmig_quiesce_args *args);
 	int (*unquiesce)(struct vmig_device *mig);
 	int (*freeze)(struct vmig_device *mig);
 	int (*unfreeze)(struct vmig_device *mig);

@@ -20,6 +20,7 @@
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/pci.h>
+#include <linux/sched/signal.h>
 
 #include "refaccel.h"
 
@@ -244,8 +245,14 @@ static u32 refaccel_in_flight(struct refaccel_vfio_device *rv)
 	       rv_read(rv, REFACCEL_REG_CNT_COMPLETED);
 }
 
+/*
+ * Request the quiesce and poll for it.  Giving up (timeout, fatal signal)
+ * withdraws the request, so the device runs on as before and work the user
+ * submitted meanwhile completes.  The poll interval (at most 200 us) and
+ * the undo are the slack the uAPI documents on top of the timeout.
+ */
 static int refaccel_quiesce(struct vmig_device *mig,
-			    const struct vmig_quiesce_args *args)
+			    struct vmig_quiesce_args *args)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
 	unsigned long deadline = jiffies + msecs_to_jiffies(args->timeout_ms);
@@ -265,13 +272,21 @@ static int refaccel_quiesce(struct vmig_device *mig,
 			dev_err(rv_dev(rv),
 				"quiesce did not complete within %u ms (%u descriptors in flight); device left running\n",
 				args->timeout_ms, refaccel_in_flight(rv));
-			/* Undo the request: the arc failed, the device runs. */
-			rv_update(rv, REFACCEL_REG_MIG_CTRL, set, 0);
 			ret = -ETIMEDOUT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			dev_warn(rv_dev(rv), "quiesce interrupted by a fatal signal (%u descriptors in flight); device left running\n",
+				 refaccel_in_flight(rv));
+			ret = -EINTR;
 			break;
 		}
 		usleep_range(50, 200);
 	}
+	/* Undo the request: the arc failed, the device runs. */
+	if (ret)
+		rv_update(rv, REFACCEL_REG_MIG_CTRL, set, 0);
+	args->in_flight = refaccel_in_flight(rv);
 	rv_access_end(rv, &a);
 	return ret;
 }

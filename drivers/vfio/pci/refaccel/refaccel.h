@@ -23,6 +23,7 @@
  * @hide_mig: the function has the migration block, and it is hidden from
  *	the user (regions.c); set at probe, constant afterwards
  * @dt_pgshift: page shift the DMA dirty tracker was started with
+ * @caps: the CAPS register as read at probe
  */
 struct refaccel_vfio_device {
 	struct vfio_pci_core_device core_device;
@@ -33,6 +34,7 @@ struct refaccel_vfio_device {
 	u32 sram_pgsize;
 	bool hide_mig;
 	unsigned int dt_pgshift;
+	u32 caps;
 };
 
 extern const struct vmig_dev_ops refaccel_vmig_ops;
@@ -44,6 +46,11 @@ static inline bool refaccel_caps_migratable(u32 caps)
 
 	return (caps & need) == need;
 }
+
+/* feature.c: the driver-private quiesce controls */
+int refaccel_device_feature(struct vfio_device *core_vdev, u32 flags,
+			    void __user *arg, size_t argsz);
+extern const struct attribute_group *refaccel_dev_groups[];
 
 /* regions.c: BAR0 as the user sees it */
 ssize_t refaccel_read(struct vfio_device *core_vdev, char __user *buf,

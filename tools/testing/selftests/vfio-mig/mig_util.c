@@ -29,8 +29,7 @@ const char *mig_state_name(unsigned int state)
 }
 
 /* One VFIO_DEVICE_FEATURE call with a payload of @len bytes at @data. */
-static int mig_feature(struct vu_device *d, uint32_t flags, void *data,
-		       size_t len)
+int mig_feature(struct vu_device *d, uint32_t flags, void *data, size_t len)
 {
 	uint64_t buf[(sizeof(struct vfio_device_feature) + 64) / 8] = { 0 };
 	struct vfio_device_feature *f = (void *)buf;

@@ -36,6 +36,8 @@ int mig_data_size(struct vu_device *d, uint64_t *bytes);
  * vfio-pci to let the function runtime-suspend, or takes that back.
  */
 int mig_low_power(struct vu_device *d, bool enter);
+/* One VFIO_DEVICE_FEATURE call, payload of at most 64 bytes: 0 or -errno. */
+int mig_feature(struct vu_device *d, uint32_t flags, void *data, size_t len);
 /* VFIO_MIG_GET_PRECOPY_INFO on a data_fd */
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
 

@@ -1346,4 +1346,263 @@ TEST_F_TIMEOUT(fsm, low_power_refused, T_TIMEOUT)
 	ASSERT_EQ(0, env_work(e));
 }
 
+/* ------------------------------------------------------------------ */
+/* the driver-private quiesce control (REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE) */
+/* ------------------------------------------------------------------ */
+
+#define F_QUIESCE	REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE
+
+static int quiesce_get(struct mig_env *e, struct refaccel_vfio_quiesce *q)
+{
+	memset(q, 0xa5, sizeof(*q));
+	return mig_feature(&e->dev.vdev, VFIO_DEVICE_FEATURE_GET | F_QUIESCE,
+			   q, sizeof(*q));
+}
+
+static int quiesce_set(struct mig_env *e, uint32_t timeout_ms)
+{
+	struct refaccel_vfio_quiesce q = { .timeout_ms = timeout_ms };
+
+	return mig_feature(&e->dev.vdev, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
+			   &q, sizeof(q));
+}
+
+static uint32_t quiesce_timeout_now(struct __test_metadata *_metadata,
+				    struct mig_env *e)
+{
+	struct refaccel_vfio_quiesce q;
+
+	EXPECT_EQ(0, quiesce_get(e, &q));
+	return q.timeout_ms;
+}
+
+/* sysfs quiesce_timeout_ms of the function: read, or write (val >= 0). */
+static long quiesce_sysfs(struct mig_env *e, long val)
+{
+	char path[160], buf[32];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/quiesce_timeout_ms",
+		 e->dev.vdev.bdf);
+	f = fopen(path, val < 0 ? "r" : "w");
+	if (!f)
+		return -errno;
+	if (val >= 0) {
+		v = fprintf(f, "%ld\n", val) < 0 ? -EIO : 0;
+		if (fclose(f))
+			return -errno;
+		return v;
+	}
+	if (fgets(buf, sizeof(buf), f))
+		v = strtol(buf, NULL, 0);
+	fclose(f);
+	return v;
+}
+
+/* PROBE, GET of a fresh open, and what the flags say about the model. */
+TEST_F_TIMEOUT(fsm, quiesce_feature_get, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	struct refaccel_vfio_quiesce q;
+	long def = quiesce_sysfs(e, -1);
+
+	ASSERT_EQ(0, mig_feature(VDEV, VFIO_DEVICE_FEATURE_PROBE |
+				 VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_SET | F_QUIESCE, NULL, 0));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	TH_LOG("timeout %u ms (sysfs default %ld, module %ld), flags 0x%x, last result %u",
+	       q.timeout_ms, def, env_module_param("quiesce_timeout_ms", -1),
+	       q.flags, q.last_result);
+	EXPECT_EQ((uint32_t)def, q.timeout_ms);
+	EXPECT_LE((uint32_t)REFACCEL_QUIESCE_TIMEOUT_MIN_MS, q.timeout_ms);
+	EXPECT_GE((uint32_t)REFACCEL_QUIESCE_TIMEOUT_MAX_MS, q.timeout_ms);
+	/* the function migrates, so a quiesce that may never end was opted in */
+	EXPECT_EQ(!!(e->caps & REFACCEL_CAP_QUIESCE_UNBOUNDED),
+		  !!(q.flags & REFACCEL_QUIESCE_F_UNBOUNDED));
+	EXPECT_EQ(!!(q.flags & REFACCEL_QUIESCE_F_UNBOUNDED),
+		  !!(q.flags & REFACCEL_QUIESCE_F_OPTED_IN));
+	EXPECT_EQ(!!(e->caps & REFACCEL_CAP_PRI),
+		  !!(q.flags & REFACCEL_QUIESCE_F_PRI_ABORT));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_NONE, q.last_result);
+	EXPECT_EQ(0u, q.last_us);
+	EXPECT_EQ(0u, q.reserved);
+
+	/* GET is side-effect free; a quiesce is then recorded */
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_OK, q.last_result);
+	EXPECT_EQ(0u, q.last_in_flight);
+	TH_LOG("quiesce of an idle device: %u us", q.last_us);
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
+}
+
+/* SET takes MIN..MAX and nothing but timeout_ms; a refusal changes nothing. */
+TEST_F_TIMEOUT(fsm, quiesce_feature_set_invalid, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	struct refaccel_vfio_quiesce q = { .timeout_ms = 100 };
+	uint32_t before = quiesce_timeout_now(_metadata, e);
+
+	EXPECT_EQ(-EINVAL, quiesce_set(e, 0));
+	EXPECT_EQ(-EINVAL, quiesce_set(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS + 1));
+	EXPECT_EQ(-EINVAL, quiesce_set(e, UINT32_MAX));
+	q.flags = REFACCEL_QUIESCE_F_UNBOUNDED;
+	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
+				       &q, sizeof(q))) TH_LOG("SET with flags");
+	q.flags = 0;
+	q.reserved = 1;
+	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
+				       &q, sizeof(q))) TH_LOG("SET with reserved");
+	q.reserved = 0;
+	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
+				       &q, sizeof(q) - 4)) TH_LOG("short argsz");
+	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_GET | F_QUIESCE,
+				       &q, 4)) TH_LOG("short GET");
+	EXPECT_EQ(before, quiesce_timeout_now(_metadata, e));
+
+	EXPECT_EQ(0, quiesce_set(e, REFACCEL_QUIESCE_TIMEOUT_MIN_MS));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEOUT_MIN_MS,
+		  quiesce_timeout_now(_metadata, e));
+	EXPECT_EQ(0, quiesce_set(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEOUT_MAX_MS,
+		  quiesce_timeout_now(_metadata, e));
+}
+
+/*
+ * The bound set through the feature gates every quiescing arc: with a
+ * delayed quiesce a short bound fails with ETIMEDOUT, leaves the device
+ * RUNNING and working (work submitted before the arc completes), and a
+ * retry with a larger bound succeeds.
+ */
+TEST_F_TIMEOUT(fsm, quiesce_timeout_retry, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	struct refaccel_vfio_quiesce q;
+	const uint32_t delay_us = 300000, short_ms = 20;
+	struct refaccel_desc d;
+	struct refaccel_cpl cpl;
+
+	if (!env_testctl(e))
+		SKIP(return, "CAPS.TESTCTL clear (model property testctl=off): cannot delay the quiesce");
+	ra_wr(&e->dev, REFACCEL_REG_TEST_QUIESCE_DELAY, delay_us);
+	ASSERT_EQ(0, quiesce_set(e, short_ms));
+
+	/* a FILL in flight across the failed arc (1 ms of device time) */
+	ra_wr(&e->dev, REFACCEL_REG_TEST_OP_LATENCY, 1000000);
+	memset(e->dst.va, 0, ENV_PAGE);
+	d = ra_desc_fill(env_tag(e), e->dst.iova, ENV_PAGE, 0x5eed5eed);
+	ASSERT_EQ(0, ra_submit(&e->ring, &d));
+
+	EXPECT_EQ(-ETIMEDOUT, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	TH_LOG("bound %u ms, quiesce delay %u us: result %u after %u us, %u in flight",
+	       short_ms, delay_us, q.last_result, q.last_us, q.last_in_flight);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEDOUT, q.last_result);
+	EXPECT_LE(short_ms * 1000u, q.last_us) TH_LOG("gave up before the bound");
+	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("quiesce request not withdrawn");
+	ASSERT_EQ(0, ra_wait_cpl(&e->ring, &cpl, e->tmo));
+	EXPECT_EQ(d.tag, cpl.tag);
+	EXPECT_EQ(REFACCEL_CPL_OK, cpl.status);
+	EXPECT_EQ(0x5eed5eedu, *(uint32_t *)e->dst.va);
+	ra_wr(&e->dev, REFACCEL_REG_TEST_OP_LATENCY, 10000);
+	ASSERT_EQ(0, env_work(e));
+
+	/* the same through RUNNING -> STOP and PRE_COPY -> PRE_COPY_P2P */
+	EXPECT_EQ(-ETIMEDOUT, mig_set_state(VDEV, S_STOP, NULL));
+	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
+	ASSERT_EQ(0, env_work(e));
+
+	/* a larger bound succeeds */
+	ASSERT_EQ(0, quiesce_set(e, 30000));
+	EXPECT_EQ(0, mig_set_state(VDEV, S_STOP, NULL));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	TH_LOG("bound 30000 ms: result %u after %u us", q.last_result, q.last_us);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_OK, q.last_result);
+	EXPECT_EQ((uint32_t)S_STOP, get_state(_metadata, e));
+	ra_wr(&e->dev, REFACCEL_REG_TEST_QUIESCE_DELAY, 0);
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
+	ASSERT_EQ(0, env_work(e));
+}
+
+/*
+ * The wait is killable: a process stuck in RUNNING -> RUNNING_P2P with a
+ * quiesce that never ends and a 60 s bound dies of SIGKILL at once; the
+ * device runs on, and the driver records the quiesce as killed.
+ */
+TEST_F_TIMEOUT(fsm, quiesce_killable, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	struct refaccel_vfio_quiesce q;
+	uint64_t t0;
+	int status;
+	pid_t pid;
+
+	if (!env_testctl(e))
+		SKIP(return, "CAPS.TESTCTL clear (model property testctl=off): cannot make the quiesce hang");
+	ra_wr(&e->dev, REFACCEL_REG_TEST_FLAGS, REFACCEL_TEST_NEVER_QUIESCE);
+	ASSERT_EQ(0, quiesce_set(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(mig_set_state(VDEV, S_RUNNING_P2P, NULL) ? 1 : 0);
+
+	/* the child is inside the arc once the quiesce was requested */
+	t0 = now_ms();
+	while (!(ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+		 REFACCEL_MIG_CTRL_QUIESCE) && now_ms() - t0 < 10000)
+		usleep(1000);
+	EXPECT_NE(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("the child never started the quiesce");
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	TH_LOG("killed after %u us (bound %u ms): result %u", q.last_us,
+	       q.timeout_ms, q.last_result);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_KILLED, q.last_result);
+	EXPECT_GT(q.timeout_ms * 1000u, q.last_us);
+	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("quiesce request not withdrawn");
+	ra_wr(&e->dev, REFACCEL_REG_TEST_FLAGS, 0);
+	ASSERT_EQ(0, env_work(e));
+	EXPECT_EQ(0, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
+	EXPECT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
+}
+
+/*
+ * The bound belongs to one open: the next open starts from the device's
+ * default, which the administrator sets in sysfs (MIN..MAX).
+ */
+TEST_F_TIMEOUT(fsm, quiesce_timeout_per_open, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	char bdf[VU_BDF_LEN], why[256];
+	long def = quiesce_sysfs(e, -1);
+
+	ASSERT_LT(0, def) TH_LOG("no sysfs quiesce_timeout_ms: %s", strerror(-def));
+	EXPECT_EQ(-EINVAL, quiesce_sysfs(e, 0));
+	EXPECT_EQ(-EINVAL, quiesce_sysfs(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS + 1));
+	EXPECT_EQ(def, quiesce_sysfs(e, -1));
+
+	ASSERT_EQ(0, quiesce_set(e, 77));
+	ASSERT_EQ(0, quiesce_sysfs(e, 1234));
+	/* the open device keeps its own bound */
+	EXPECT_EQ(77u, quiesce_timeout_now(_metadata, e));
+
+	snprintf(bdf, sizeof(bdf), "%s", e->dev.vdev.bdf);
+	env_close(e);
+	ASSERT_EQ(0, env_open(e, &self->f.iommu, bdf, why, sizeof(why)))
+		TH_LOG("reopen %s", bdf);
+	EXPECT_EQ(1234u, quiesce_timeout_now(_metadata, e));
+	EXPECT_EQ(0, quiesce_sysfs(e, def));
+	env_close(e);
+	ASSERT_EQ(0, env_open(e, &self->f.iommu, bdf, why, sizeof(why)));
+	EXPECT_EQ((uint32_t)def, quiesce_timeout_now(_metadata, e));
+}
+
 TEST_HARNESS_MAIN
