@@ -335,6 +335,39 @@ static void mem_offset(struct kunit *test)
 			c->err ? 0 : (u64)c->pages * T_PAGE);
 }
 
+/*
+ * A device without device memory (mem_size 0, page size 0, which the ops
+ * contract allows): a MEM record is refused before any arithmetic with the
+ * page size, whatever its length or offset.
+ */
+static void mem_without_device_memory(struct kunit *test)
+{
+	static const struct vmig_stream_limits lim = {
+		.compat_id = 0x11ac0001,
+		.state_max = T_STATE_MAX,
+	};
+	struct vmig_stream_check chk = { .lim = &lim };
+	static const size_t lens[] = { 9, 16, 4096 + 8 };
+	struct vmig_rec_hdr rec;
+	const char *why = NULL;
+	unsigned int i;
+	size_t len;
+	int ret;
+	u8 *p;
+
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		p = t_mem_payload(test, 0, 1, &len);
+		len = lens[i];
+		vmig_rec_hdr_init(&rec, VMIG_REC_MEM, 0, p, len);
+		why = NULL;
+		ret = vmig_stream_check_rec(&chk, &rec, &why);
+		t_expect_err(test, ret, -EINVAL, why);
+	}
+	/* STATE and END still work: a state-only stream is valid */
+	t_feed_state(test, &chk);
+	t_feed_end(test, &chk);
+}
+
 static void end_count_mismatch(struct kunit *test)
 {
 	struct vmig_stream_check chk;
@@ -558,6 +591,7 @@ static struct kunit_case refaccel_stream_cases[] = {
 	KUNIT_CASE_PARAM(rec_malformed, rec_malformed_gen_params),
 	KUNIT_CASE(payload_crc_mismatch),
 	KUNIT_CASE_PARAM(mem_offset, mem_offset_gen_params),
+	KUNIT_CASE(mem_without_device_memory),
 	KUNIT_CASE(end_count_mismatch),
 	KUNIT_CASE(stream_roundtrip),
 	KUNIT_CASE(stream_truncated),

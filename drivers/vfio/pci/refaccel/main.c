@@ -109,11 +109,8 @@ static int refaccel_open_device(struct vfio_device *core_vdev)
 		return ret;
 
 	/* Without the migration block the function is plain vfio-pci. */
-	ret = rvdev->hide_mig ? vmig_open(&rvdev->mig) : 0;
-	if (ret) {
-		vfio_pci_core_disable(&rvdev->core_device);
-		return ret;
-	}
+	if (rvdev->hide_mig)
+		vmig_open(&rvdev->mig);
 	vfio_pci_core_finish_enable(&rvdev->core_device);
 	return 0;
 }

@@ -516,8 +516,12 @@ static long vmig_precopy_info(struct vmig_file *migf, void __user *arg)
 		return -EINVAL;
 
 	mutex_lock(&migf->lock);
+	/*
+	 * The uAPI: EINVAL outside the PRE_COPY states, and a session that
+	 * ended (reset, left the saving group, device closed) is outside.
+	 */
 	if (vmig_file_dead(migf)) {
-		ret = -ENODEV;
+		ret = -EINVAL;
 		goto out;
 	}
 	if (migf->phase != VMIG_SAVE_PRECOPY) {
@@ -1083,31 +1087,41 @@ static bool vmig_dma_info_valid(const struct vmig_dev_info *info)
 
 static bool vmig_info_valid(const struct vmig_dev_info *info)
 {
-	if (!info->state_max)
+	/* both size buffers the core allocates per session */
+	if (!info->state_max || info->state_max > VMIG_STATE_MAX)
 		return false;
 	if (!info->mem_size)
 		return true;
+	if (info->mem_size > VMIG_MEM_MAX)
+		return false;
 	return info->mem_page_size && is_power_of_2(info->mem_page_size) &&
 	       info->mem_page_size <= VMIG_MEM_CHUNK_MAX &&
 	       !(info->mem_size % info->mem_page_size);
 }
 
-int vmig_open(struct vmig_device *mig)
+/*
+ * Whatever goes wrong here, the function still opens and works as with
+ * vfio-pci; only migration is refused (every arc fails with EOPNOTSUPP).
+ */
+void vmig_open(struct vmig_device *mig)
 {
 	struct vmig_dev_info info = {};
 	int ret;
 
+	vmig_state_lock(mig);
+	mig->usable = false;
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	ret = mig->ops->get_info(mig, &info);
-	if (ret == -EOPNOTSUPP) {
-		/* The function still works; only migration is refused. */
-		mig->usable = false;
-		return 0;
+	if (ret) {
+		if (ret != -EOPNOTSUPP)
+			dev_err(vmig_dev(mig), "cannot read the migration facts of the device (%d): migration refused\n",
+				ret);
+		goto out;
 	}
-	if (ret)
-		return ret;
 	if (!vmig_info_valid(&info)) {
-		dev_err(vmig_dev(mig), "device reports unusable migration geometry\n");
-		return -EIO;
+		dev_err(vmig_dev(mig), "device reports unusable migration geometry (state %u bytes, memory %llu bytes in %u-byte pages): migration refused\n",
+			info.state_max, info.mem_size, info.mem_page_size);
+		goto out;
 	}
 	if (info.dma_max_ranges && !vmig_dma_info_valid(&info)) {
 		dev_warn(vmig_dev(mig), "device reports unusable DMA dirty tracking limits (%u ranges, page shift %u..%u, span %llu): no DMA logging\n",
@@ -1115,14 +1129,12 @@ int vmig_open(struct vmig_device *mig)
 			 info.dma_pgshift_max, info.dma_max_span);
 		info.dma_max_ranges = 0;
 	}
-	vmig_state_lock(mig);
 	mig->info = info;
 	mig->quiesce_timeout_ms = READ_ONCE(mig->quiesce_default_ms);
 	mig->last_quiesce = (struct vmig_quiesce_stat){};
 	mig->usable = true;
-	mig->state = VFIO_DEVICE_STATE_RUNNING;
+out:
 	vmig_state_unlock(mig);
-	return 0;
 }
 
 void vmig_close(struct vmig_device *mig)

@@ -7,6 +7,7 @@
 #define VMIG_H
 
 #include <linux/mutex.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/vfio.h>
 
@@ -28,6 +29,10 @@ struct vmig_quiesce_stat {
 	u32 us;
 	u32 in_flight;
 };
+
+/* Largest device state and device memory a device may report. */
+#define VMIG_STATE_MAX		SZ_1M
+#define VMIG_MEM_MAX		SZ_1G
 
 /* Advertised through VFIO_DEVICE_FEATURE_MIGRATION. */
 #define VMIG_FLAGS (VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | \
@@ -72,7 +77,7 @@ struct vmig_device {
 void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	       const struct vmig_dev_ops *ops, unsigned int quiesce_timeout_ms);
 void vmig_uninit(struct vmig_device *mig);
-int vmig_open(struct vmig_device *mig);
+void vmig_open(struct vmig_device *mig);
 void vmig_close(struct vmig_device *mig);
 void vmig_reset_done(struct vmig_device *mig);
 

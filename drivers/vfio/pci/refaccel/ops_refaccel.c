@@ -204,6 +204,15 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	pgsize = rv_read(rv, REFACCEL_REG_SRAM_DIRTY_PGSIZE);
 	max = rv_read(rv, REFACCEL_REG_MIG_STATE_MAX);
 	compat = rv_read(rv, REFACCEL_REG_MIG_COMPAT_ID);
+	/*
+	 * A new user starts from a clean migration block even on a function
+	 * whose reset did not work: never quiesced, frozen or tracking.
+	 */
+	if (refaccel_caps_migratable(caps)) {
+		rv_write(rv, REFACCEL_REG_MIG_CTRL, 0);
+		rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+		rv_write(rv, REFACCEL_REG_DT_CTRL, 0);
+	}
 	if (caps & REFACCEL_CAP_DMA_DIRTY) {
 		dt_ranges = rv_read(rv, REFACCEL_REG_DT_MAX_RANGES);
 		dt_span = rv_read64(rv, REFACCEL_REG_DT_MAX_SPAN_LO);
@@ -538,11 +547,24 @@ static int refaccel_mem_write(struct vmig_device *mig, u64 off,
 
 	if (off > rv->sram_size || len > rv->sram_size - off)
 		return -EINVAL;
-	ret = rv_access_begin(rv, &a);
-	if (ret)
-		return ret;
-	memcpy_toio(rv->sram + off, buf, len);
-	rv_access_end(rv, &a);
+	/*
+	 * A restore writes all of SRAM (up to 64 MiB) under the state mutex:
+	 * in chunks, each in its own access window, so that memory_lock is
+	 * released and the CPU yielded between them.
+	 */
+	while (len) {
+		size_t n = min_t(size_t, len, SZ_1M);
+
+		ret = rv_access_begin(rv, &a);
+		if (ret)
+			return ret;
+		memcpy_toio(rv->sram + off, buf, n);
+		rv_access_end(rv, &a);
+		off += n;
+		buf += n;
+		len -= n;
+		cond_resched();
+	}
 	return 0;
 }
 

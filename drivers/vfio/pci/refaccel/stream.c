@@ -116,6 +116,10 @@ int vmig_stream_check_rec(struct vmig_stream_check *chk,
 			*why = "MEM record after STATE";
 			return -EINVAL;
 		}
+		if (!lim->mem_size) {
+			*why = "MEM record for a device without device memory";
+			return -EINVAL;
+		}
 		if (len <= sizeof(__le64) ||
 		    len - sizeof(__le64) > VMIG_MEM_CHUNK_MAX ||
 		    (len - sizeof(__le64)) % lim->page_size) {
