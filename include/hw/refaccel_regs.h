@@ -113,6 +113,7 @@
 #define  REFACCEL_MIG_CTRL_QUIESCE	(1u << 0)	/* stop DMA and irqs */
 #define  REFACCEL_MIG_CTRL_ABORT_PRI	(1u << 1)	/* with QUIESCE */
 #define  REFACCEL_MIG_CTRL_FREEZE	(1u << 2)	/* no state change */
+#define  REFACCEL_MIG_CTRL_PARK		(1u << 3)	/* with QUIESCE: park, not drain */
 #define REFACCEL_REG_MIG_CMD		0x1004	/* WO: REFACCEL_MIG_CMD_* */
 #define  REFACCEL_MIG_CMD_SAVE		1	/* snapshot into window */
 #define  REFACCEL_MIG_CMD_RESTORE	2	/* load window, all or none */

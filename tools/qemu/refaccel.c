@@ -74,7 +74,7 @@ QEMU_BUILD_BUG_ON(REFACCEL_MIG_HDR_SIZE + REFACCEL_MIG_FIXED_SIZE +
  * QUEUED.  The values are part of the saved state format (version 1).
  */
 typedef enum RefaccelEntryState {
-    REFACCEL_ENT_QUEUED = 0,    /* fetched, not started (or parked) */
+    REFACCEL_ENT_QUEUED = 0,    /* fetched, not started (or put back) */
     REFACCEL_ENT_RUNNING = 1,   /* "executing": op latency running */
 } RefaccelEntryState;
 
@@ -82,7 +82,7 @@ typedef struct RefaccelEntry {
     uint8_t raw[REFACCEL_DESC_SIZE];    /* as fetched (saved verbatim) */
     struct refaccel_desc desc;          /* raw decoded to host byte order */
     uint32_t state;                     /* RefaccelEntryState */
-    bool paused;                        /* RUNNING, stopped by quiesce/freeze */
+    bool paused;                        /* RUNNING, parked: clock stopped */
     int64_t deadline;                   /* RUNNING && !paused: virtual ns */
     uint32_t remaining;                 /* RUNNING && paused: ns left */
 } RefaccelEntry;
@@ -132,7 +132,10 @@ typedef struct RefaccelRegs {
     uint32_t fifo_count;
 } RefaccelRegs;
 
-/* Progress of a QUIESCE request that has not reached QUIESCED yet. */
+/*
+ * Progress of a quiesce (QUIESCE, or FREEZE on its own) that has not
+ * reached QUIESCED yet.
+ */
 typedef enum RefaccelQuiesce {
     REFACCEL_Q_IDLE = 0,        /* no request, or QUIESCED reached */
     REFACCEL_Q_DRAINING,        /* the executing op may still finish */
@@ -141,8 +144,9 @@ typedef enum RefaccelQuiesce {
 
 /* The migration and SRAM dirty blocks (not part of the saved state). */
 typedef struct RefaccelMig {
-    uint32_t ctrl;              /* MIG_CTRL */
+    uint32_t ctrl;              /* MIG_CTRL as written: what is requested */
     bool quiesced;              /* MIG_STATUS.QUIESCED (always set if frozen) */
+    bool frozen;                /* MIG_STATUS.FROZEN: FREEZE, once QUIESCED */
     uint32_t qstate;            /* RefaccelQuiesce */
     uint32_t status;            /* SAVED, RESTORED, CMD_ERR */
     uint32_t err;               /* MIG_ERR */
@@ -189,6 +193,10 @@ struct RefaccelState {
     bool pri;
     uint32_t dt_ranges;
     uint64_t dt_max_span;
+    /* fault injection: reset values of the test registers, and CAPS */
+    uint32_t prop_quiesce_delay_us;
+    bool prop_never_quiesce;
+    bool quiesce_unbounded;     /* cannot park: every quiesce drains */
 };
 
 static void refaccel_guest_error(RefaccelState *s, const char *fmt, ...)
@@ -230,6 +238,9 @@ static uint32_t refaccel_caps(RefaccelState *s)
     if (s->pri) {
         caps |= REFACCEL_CAP_PRI;
     }
+    if (s->quiesce_unbounded) {
+        caps |= REFACCEL_CAP_QUIESCE_UNBOUNDED;
+    }
     return caps;
 }
 
@@ -248,9 +259,10 @@ static bool refaccel_busy(RefaccelState *s)
     return s->r.fifo_count != 0;
 }
 
+/* MIG_STATUS.FROZEN: FREEZE was requested and QUIESCED reached. */
 static bool refaccel_frozen(RefaccelState *s)
 {
-    return s->m.ctrl & REFACCEL_MIG_CTRL_FREEZE;
+    return s->m.frozen;
 }
 
 /* May the device fetch descriptors and start new ops? */
@@ -622,8 +634,9 @@ static void refaccel_post_completion(RefaccelState *s, RefaccelEntry *e,
  *
  * The FIFO head op runs its latency, then executes (DMA, completion,
  * interrupt) in one step once the CQ has a free slot; until then it waits
- * unexecuted.  A quiesce lets an op whose latency is running finish, but
- * starts nothing new; once stopped, nothing here runs.
+ * unexecuted.  A draining quiesce lets an op whose latency is running
+ * finish, but starts nothing new (a parking one stops it at once, see
+ * refaccel_quiesce_progress()); once stopped, nothing here runs.
  */
 static void refaccel_work(void *opaque)
 {
@@ -699,66 +712,36 @@ static void refaccel_op_timer(void *opaque)
 
 /* ---- quiesce and freeze ---- */
 
-static void refaccel_set_quiesced(RefaccelState *s)
-{
-    timer_del(&s->quiesce_timer);
-    s->m.quiesced = true;
-    s->m.qstate = REFACCEL_Q_IDLE;
-}
-
-/* Drained: QUIESCED now, later (TEST_QUIESCE_DELAY) or never. */
-static void refaccel_quiesce_finish(RefaccelState *s)
-{
-    if (s->m.qstate != REFACCEL_Q_DRAINED || s->m.quiesced ||
-        timer_pending(&s->quiesce_timer)) {
-        return;
-    }
-    if (s->testctl && (s->r.test_flags & REFACCEL_TEST_NEVER_QUIESCE)) {
-        return;
-    }
-    if (s->testctl && s->r.test_quiesce_delay) {
-        timer_mod(&s->quiesce_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                  (int64_t)s->r.test_quiesce_delay * SCALE_US);
-        return;
-    }
-    refaccel_set_quiesced(s);
-}
-
-static void refaccel_quiesce_timer(void *opaque)
-{
-    RefaccelState *s = opaque;
-
-    if (s->m.qstate == REFACCEL_Q_DRAINED && !s->m.quiesced &&
-        !(s->testctl && (s->r.test_flags & REFACCEL_TEST_NEVER_QUIESCE))) {
-        refaccel_set_quiesced(s);
-    }
-}
-
 /*
- * While a quiesce drains: is the head op still executing?  An op whose
- * latency is over but that cannot complete because the CQ is full is
- * parked (back to QUEUED: it restarts its full latency later).
+ * A quiesce is requested while MIG_CTRL has QUIESCE or FREEZE (a freeze
+ * implies a quiesce and waits for it).  It parks the executing op, rather
+ * than letting it finish, when PARK is set or when FREEZE comes on its own
+ * (a bare freeze stops at once, as it always did), unless this device
+ * cannot park at all ("quiesce-unbounded").
  */
-static void refaccel_quiesce_progress(RefaccelState *s)
+static bool refaccel_may_park(RefaccelState *s)
 {
-    RefaccelEntry *e = refaccel_fifo_head(s);
+    if (s->quiesce_unbounded) {
+        return false;
+    }
+    return (s->m.ctrl & REFACCEL_MIG_CTRL_PARK) ||
+           !(s->m.ctrl & REFACCEL_MIG_CTRL_QUIESCE);
+}
 
-    if (s->m.qstate != REFACCEL_Q_DRAINING) {
-        return;
-    }
-    if (e && e->state == REFACCEL_ENT_RUNNING && !refaccel_halted(s)) {
-        if (qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) < e->deadline) {
-            return;                     /* the op timer brings us back */
+/* Descriptors stopped mid-execution, keeping their latency (MIG_PARKED). */
+static uint32_t refaccel_parked(RefaccelState *s)
+{
+    uint32_t i, n = 0;
+
+    for (i = 0; i < s->r.fifo_count; i++) {
+        RefaccelEntry *e = &s->r.fifo[(s->r.fifo_head + i) %
+                                      REFACCEL_FIFO_DEPTH];
+
+        if (e->state == REFACCEL_ENT_RUNNING && e->paused) {
+            n++;
         }
-        if (!refaccel_cq_full(s)) {
-            refaccel_kick(s);           /* it executes, then we come back */
-            return;
-        }
-        e->state = REFACCEL_ENT_QUEUED;
-        e->deadline = 0;
     }
-    s->m.qstate = REFACCEL_Q_DRAINED;
-    refaccel_quiesce_finish(s);
+    return n;
 }
 
 /* Stop the head op's clock: it keeps the latency it has left. */
@@ -776,6 +759,96 @@ static void refaccel_pause_head(RefaccelState *s)
     }
 }
 
+/* QUIESCED and FREEZE requested: FROZEN now, every clock stops. */
+static void refaccel_freeze_if_due(RefaccelState *s)
+{
+    if (s->m.quiesced && !s->m.frozen &&
+        (s->m.ctrl & REFACCEL_MIG_CTRL_FREEZE)) {
+        refaccel_pause_head(s);
+        s->m.frozen = true;
+    }
+}
+
+static void refaccel_set_quiesced(RefaccelState *s)
+{
+    timer_del(&s->quiesce_timer);
+    s->m.quiesced = true;
+    s->m.qstate = REFACCEL_Q_IDLE;
+    refaccel_freeze_if_due(s);
+}
+
+static bool refaccel_never_quiesce(RefaccelState *s)
+{
+    /* the test registers hold their property values even without testctl */
+    return s->r.test_flags & REFACCEL_TEST_NEVER_QUIESCE;
+}
+
+/* Drained: QUIESCED now, later (TEST_QUIESCE_DELAY) or never. */
+static void refaccel_quiesce_finish(RefaccelState *s)
+{
+    if (s->m.qstate != REFACCEL_Q_DRAINED || s->m.quiesced ||
+        timer_pending(&s->quiesce_timer)) {
+        return;
+    }
+    if (refaccel_never_quiesce(s)) {
+        return;
+    }
+    if (s->r.test_quiesce_delay) {
+        timer_mod(&s->quiesce_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)s->r.test_quiesce_delay * SCALE_US);
+        return;
+    }
+    refaccel_set_quiesced(s);
+}
+
+static void refaccel_quiesce_timer(void *opaque)
+{
+    RefaccelState *s = opaque;
+
+    if (s->m.qstate == REFACCEL_Q_DRAINED && !s->m.quiesced &&
+        !refaccel_never_quiesce(s)) {
+        refaccel_set_quiesced(s);
+    }
+}
+
+/*
+ * While a quiesce drains: is the head op still executing?  Parking stops
+ * it at once with the latency it has left (it resumes with that after the
+ * quiesce).  Draining lets it finish; an op whose latency is over but that
+ * cannot complete because the CQ is full is put back (QUEUED: it restarts
+ * its full latency later), except on a device that cannot park, where the
+ * quiesce waits for a CQ_HEAD doorbell to make room.
+ */
+static void refaccel_quiesce_progress(RefaccelState *s)
+{
+    RefaccelEntry *e = refaccel_fifo_head(s);
+
+    if (s->m.qstate != REFACCEL_Q_DRAINING) {
+        return;
+    }
+    if (e && e->state == REFACCEL_ENT_RUNNING && !e->paused &&
+        !refaccel_halted(s)) {
+        if (refaccel_may_park(s)) {
+            refaccel_pause_head(s);
+        } else {
+            if (qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) < e->deadline) {
+                return;                 /* the op timer brings us back */
+            }
+            if (!refaccel_cq_full(s)) {
+                refaccel_kick(s);       /* it executes, then we come back */
+                return;
+            }
+            if (s->quiesce_unbounded) {
+                return;                 /* CQ_HEAD kicks the engine */
+            }
+            e->state = REFACCEL_ENT_QUEUED;
+            e->deadline = 0;
+        }
+    }
+    s->m.qstate = REFACCEL_Q_DRAINED;
+    refaccel_quiesce_finish(s);
+}
+
 /* Leave the quiesced state (or cancel a quiesce in progress). */
 static void refaccel_resume(RefaccelState *s)
 {
@@ -783,6 +856,7 @@ static void refaccel_resume(RefaccelState *s)
     uint32_t owed;
 
     timer_del(&s->quiesce_timer);
+    s->m.frozen = false;
     s->m.quiesced = false;
     s->m.qstate = REFACCEL_Q_IDLE;
     if (e && e->state == REFACCEL_ENT_RUNNING && e->paused) {
@@ -798,9 +872,11 @@ static void refaccel_resume(RefaccelState *s)
 
 static void refaccel_write_mig_ctrl(RefaccelState *s, uint32_t val)
 {
+    const uint32_t stop = REFACCEL_MIG_CTRL_QUIESCE | REFACCEL_MIG_CTRL_FREEZE;
     const uint32_t valid = REFACCEL_MIG_CTRL_QUIESCE |
                            REFACCEL_MIG_CTRL_ABORT_PRI |
-                           REFACCEL_MIG_CTRL_FREEZE;
+                           REFACCEL_MIG_CTRL_FREEZE |
+                           REFACCEL_MIG_CTRL_PARK;
     uint32_t old = s->m.ctrl;
     uint32_t new = val & valid;
 
@@ -810,33 +886,30 @@ static void refaccel_write_mig_ctrl(RefaccelState *s, uint32_t val)
     }
     s->m.ctrl = new;
 
-    if (!(old & REFACCEL_MIG_CTRL_FREEZE) && (new & REFACCEL_MIG_CTRL_FREEZE)) {
-        /* freeze: stop every clock; implies an immediate quiesce */
-        timer_del(&s->quiesce_timer);
-        refaccel_pause_head(s);
-        if (!s->m.quiesced) {
-            refaccel_set_quiesced(s);
+    if (s->m.frozen) {
+        if (new & REFACCEL_MIG_CTRL_FREEZE) {
+            return;     /* still frozen: other changes are only recorded */
         }
-        return;
-    }
-    if (new & REFACCEL_MIG_CTRL_FREEZE) {
-        return;         /* still frozen: QUIESCE changes are only recorded */
-    }
-    if (old & REFACCEL_MIG_CTRL_FREEZE) {
         /* thaw: quiesced if QUIESCE is set, running otherwise */
+        s->m.frozen = false;
         if (!(new & REFACCEL_MIG_CTRL_QUIESCE)) {
             refaccel_resume(s);
         }
         return;
     }
-    if (!(old & REFACCEL_MIG_CTRL_QUIESCE) &&
-        (new & REFACCEL_MIG_CTRL_QUIESCE)) {
-        s->m.qstate = REFACCEL_Q_DRAINING;
-        refaccel_quiesce_progress(s);
-    } else if ((old & REFACCEL_MIG_CTRL_QUIESCE) &&
-               !(new & REFACCEL_MIG_CTRL_QUIESCE)) {
-        refaccel_resume(s);
+    if (!(new & stop)) {
+        if (old & stop) {
+            /* unquiesce, or withdraw a quiesce or freeze not reached yet */
+            refaccel_resume(s);
+        }
+        return;
     }
+    /* a quiesce is wanted; FREEZE (if set) waits for QUIESCED */
+    if (!s->m.quiesced && s->m.qstate == REFACCEL_Q_IDLE) {
+        s->m.qstate = REFACCEL_Q_DRAINING;
+    }
+    refaccel_quiesce_progress(s);       /* PARK (or bare FREEZE): at once */
+    refaccel_freeze_if_due(s);
 }
 
 /* ---- SRAM dirty bitmap ---- */
@@ -946,7 +1019,9 @@ static uint32_t refaccel_compute_compat_id(RefaccelState *s)
     stl_le_p(b + 4, REFACCEL_MIG_FORMAT_V1);
     stq_le_p(b + 8, s->sram_size);
     stl_le_p(b + 16, s->max_xfer);
-    stl_le_p(b + 20, refaccel_caps(s) & ~REFACCEL_CAP_TESTCTL);
+    /* fault injection knobs do not make devices incompatible */
+    stl_le_p(b + 20, refaccel_caps(s) &
+             ~(REFACCEL_CAP_TESTCTL | REFACCEL_CAP_QUIESCE_UNBOUNDED));
     stl_le_p(b + 24, REFACCEL_FIFO_DEPTH);
     return refaccel_crc32c(b, sizeof(b));
 }
@@ -1317,6 +1392,9 @@ static void refaccel_function_reset(RefaccelState *s)
     memset(&s->r, 0, sizeof(s->r));
     s->r.op_latency_ns = s->prop_op_latency_ns;
     s->r.cq_phase = 1;
+    /* the fault injection properties are the test registers' reset values */
+    s->r.test_flags = s->prop_never_quiesce ? REFACCEL_TEST_NEVER_QUIESCE : 0;
+    s->r.test_quiesce_delay = s->prop_quiesce_delay_us;
     /* the next user must not see the previous user's data */
     if (s->sram_ptr) {
         memset(s->sram_ptr, 0, s->sram_size);
@@ -1461,7 +1539,7 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
     case REFACCEL_REG_MIG_STATE_MAX:
         return REFACCEL_MIG_WINDOW_SIZE;
     case REFACCEL_REG_MIG_PARKED:
-        return 0;       /* reserved for PRI-parked descriptors */
+        return refaccel_parked(s);
 
     case REFACCEL_REG_SRAM_DIRTY_CTRL:
         return s->m.dirty_ctrl;
@@ -1974,6 +2052,17 @@ static const Property refaccel_properties[] = {
     /* DMA dirty tracking: ranges held (0: none) and bytes they may span */
     DEFINE_PROP_UINT32("dt-ranges", RefaccelState, dt_ranges, 4),
     DEFINE_PROP_UINT64("dt-max-span", RefaccelState, dt_max_span, 1ull << 48),
+    /*
+     * Fault injection that outlives FLR (every VFIO open, close and reset
+     * does one), without testctl: the reset values of TEST_QUIESCE_DELAY
+     * and TEST_FLAGS.NEVER_QUIESCE, and a device that cannot park.
+     */
+    DEFINE_PROP_UINT32("quiesce-delay-us", RefaccelState,
+                       prop_quiesce_delay_us, 0),
+    DEFINE_PROP_BOOL("never-quiesce", RefaccelState, prop_never_quiesce,
+                     false),
+    DEFINE_PROP_BOOL("quiesce-unbounded", RefaccelState, quiesce_unbounded,
+                     false),
 };
 
 /*

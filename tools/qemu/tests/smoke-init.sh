@@ -9,7 +9,11 @@
 # the second function, DMA aimed at the device itself and, on the third and
 # fourth functions (testctl=on), the migration block: quiesce with an op in
 # flight, freeze, save, restore into the fourth function (and into itself),
-# rejected restores, quiesce fault injection and the SRAM dirty bitmap.
+# rejected restores, quiesce fault injection, FREEZE waiting for QUIESCED,
+# PARK (and a parked op migrated), the SRAM dirty bitmap; on a fifth
+# (quiesce-unbounded=on) a quiesce that must drain, across an FLR.  Without
+# smoke=full, the third and fourth functions carry the never-quiesce and
+# quiesce-delay-us properties, checked again after an FLR (sysfs reset).
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -51,6 +55,7 @@ DEV_A=$1
 DEV_B=$2
 DEV_C=${3:-}
 DEV_D=${4:-}
+DEV_E=${5:-}
 
 bar() { sed -n "$(($2 + 1))p" "$1/resource" | cut -d' ' -f1; }
 A=$(bar "$DEV_A" 0)
@@ -127,7 +132,7 @@ check "8-bit read of ID reads 0" "$(r8 $A)" 0
 check "hostile writes froze the device" "$(( $(r32 $((A + 0x1008))) & 3 ))" 3
 check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x100c)))" 8
 reset $A
-check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 7
+check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 0xf
 w32 $((A + 0x1000)) 0
 w32 $((A + 0x1100)) 0                   # CTRL.RESET keeps the migration block
 reset $A
@@ -184,6 +189,26 @@ run() {
 	[ $CQT = 0 ] && PHASE=$((PHASE ^ 1))
 	w32 $((A + 0x12c)) $CQT
 }
+
+# migration block
+mst() { r32 $(($1 + 0x1008)); }
+merr() { r32 $(($1 + 0x100c)); }
+mctl() { w32 $(($1 + 0x1000)) $2; }
+mcmd() { w32 $(($1 + 0x1004)) $2; }
+wait_mst() { # bar0 mask want max_ms
+	n=0
+	while [ $(( $(mst $1) & $2 )) -ne $(($3)) ] && [ $n -lt $4 ]; do
+		usleep 5000; n=$((n + 5))
+	done
+}
+wait_tail() { # bar0 want max_ms
+	n=0
+	while [ $(($(r32 $(($1 + 0x130))))) -ne $2 ] && [ $n -lt $3 ]; do
+		usleep 5000; n=$((n + 5))
+	done
+}
+decode_on() { printf '\006\000' | dd of="$1/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null; }
+flr() { echo 1 >"$1/reset"; }
 
 if [ $MODE = full ]; then
 	R=0x10000000            # memmap= reserved, identity DMA (no IOMMU)
@@ -392,22 +417,6 @@ if [ $MODE = full ]; then
 		printf '\006\000' | dd of="$d/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null
 	done
 	echo "C=$DEV_C bar0=$C bar2=$C2  D=$DEV_D bar0=$D bar2=$D2"
-	mst() { r32 $(($1 + 0x1008)); }
-	merr() { r32 $(($1 + 0x100c)); }
-	mctl() { w32 $(($1 + 0x1000)) $2; }
-	mcmd() { w32 $(($1 + 0x1004)) $2; }
-	wait_mst() { # bar0 mask want max_ms
-		n=0
-		while [ $(( $(mst $1) & $2 )) -ne $(($3)) ] && [ $n -lt $4 ]; do
-			usleep 5000; n=$((n + 5))
-		done
-	}
-	wait_tail() { # bar0 want max_ms
-		n=0
-		while [ $(($(r32 $(($1 + 0x130))))) -ne $2 ] && [ $n -lt $3 ]; do
-			usleep 5000; n=$((n + 5))
-		done
-	}
 	save_win() { # bar0 file
 		sz=$(($(r32 $(($1 + 0x1010)))))
 		w32 $(($1 + 0x1014)) 0
@@ -460,6 +469,46 @@ if [ $MODE = full ]; then
 	mctl $C 1
 	check "no delay, nothing in flight: QUIESCED at once" "$(( $(mst $C) & 1 ))" 1
 	mctl $C 0
+
+	# FREEZE takes effect only once QUIESCED is reached
+	w32 $((C + 0x2000)) 1                   # NEVER_QUIESCE
+	mctl $C 1
+	mctl $C 5                               # QUIESCE | FREEZE
+	usleep 100000
+	check "NEVER_QUIESCE + FREEZE: neither FROZEN nor QUIESCED" "$(( $(mst $C) & 3 ))" 0
+	check "NEVER_QUIESCE + FREEZE: FREEZE stays requested" "$(r32 $((C + 0x1000)))" 5
+	mcmd $C 1
+	check "NEVER_QUIESCE + FREEZE: SAVE fails with NOT_FROZEN" "$(merr $C)" 1
+	w32 $((C + 0x204)) 0xf
+	check "FREEZE pending: INT_MASK still writable" "$(r32 $((C + 0x204)))" 0xf
+	w32 $((C + 0x204)) 0
+	w32 $((C + 0x2000)) 0
+	check "NEVER_QUIESCE cleared: QUIESCED, then FROZEN" "$(( $(mst $C) & 3 ))" 3
+	mctl $C 1
+	check "FREEZE cleared: QUIESCED stays" "$(( $(mst $C) & 3 ))" 1
+	mctl $C 0
+	w32 $((C + 0x2000)) 1
+	mctl $C 5
+	mctl $C 1                               # withdraw the freeze only
+	w32 $((C + 0x2000)) 0
+	check "FREEZE withdrawn, quiesce kept: QUIESCED, not FROZEN" "$(( $(mst $C) & 3 ))" 1
+	mctl $C 0
+	w32 $((C + 0x2000)) 1
+	mctl $C 4                               # FREEZE on its own
+	usleep 50000
+	check "NEVER_QUIESCE + bare FREEZE: not FROZEN" "$(( $(mst $C) & 3 ))" 0
+	mctl $C 0
+	w32 $((C + 0x2000)) 0
+	usleep 50000
+	check "bare FREEZE withdrawn: never QUIESCED nor FROZEN" "$(( $(mst $C) & 3 ))" 0
+	w32 $((C + 0x2004)) 200000              # QUIESCED 200 ms late
+	mctl $C 5
+	check "quiesce delay + FREEZE: not FROZEN at once" "$(( $(mst $C) & 3 ))" 0
+	wait_mst $C 3 3 2000
+	check "quiesce delay + FREEZE: QUIESCED and FROZEN later" "$(( $(mst $C) & 3 ))" 3
+	mctl $C 0
+	check "thawed and unquiesced" "$(( $(mst $C) & 3 ))" 0
+	w32 $((C + 0x2004)) 0
 
 	# quiesce with an op in flight, freeze, save
 	MSQ=$((R + 0x20000)); MCQ=$((R + 0x21000)); MBUF=$((R + 0x30000))
@@ -641,7 +690,7 @@ if [ $MODE = full ]; then
 		"$(( ($(mst $D) & 0xc) | $(r32 $((D + 0x1010))) ))" 0
 	reset $D
 
-	# head op expired but the CQ is full: QUIESCED at once, op parked
+	# head op expired but the CQ is full: QUIESCED at once, op put back
 	SQN=8; CQN=2
 	setup_rings $D $MSQ $MCQ
 	w32 $((D + 0x2008)) 20000000            # 20 ms
@@ -655,11 +704,125 @@ if [ $MODE = full ]; then
 	w32 $((D + 0x12c)) 1
 	usleep 200000
 	check "quiesced: CQ_HEAD doorbell accepted" "$(r32 $((D + 0x12c)))" 1
-	check "quiesced: parked op not executed" "$(r32 $((D + 0x304)))" 1
+	check "quiesced: put-back op not executed" "$(r32 $((D + 0x304)))" 1
 	mctl $D 0
 	wait_tail $D 0 2000
-	check "unquiesced: parked op completes" "$(r32 $((D + 0x304)))" 2
+	check "unquiesced: put-back op completes" "$(r32 $((D + 0x304)))" 2
 	reset $D
+
+	# PARK: the quiesce stops the executing op at once, keeping its latency
+	cpl() { # bar0-name cq-index tag: tag, status OK, phase 1
+		c=$((MCQ + $2 * 16))
+		check "$1 CQ[$2]: tag $3, status OK, phase 1" \
+			"$(( ($(r32 $c) << 16) | ($(r32 $((c + 12))) & 0x100ffff) ))" "$(( ($3 << 16) | 0x1000000 ))"
+	}
+	mctl $C 0                               # C was left quiesced above
+	k=0; while [ $k -lt 32 ]; do w32 $((MCQ + k * 4)) 0; k=$((k + 1)); done
+	SQN=8; CQN=8; SQ=$MSQ
+	setup_rings $C $MSQ $MCQ
+	w32 $((C + 0x2008)) 1000000000          # 1 s per op
+	put_desc 0 2 0 8 0x301 0 $((MBUF + 0x500)) 0x3c3c3c3c
+	put_desc 1 0 0 0 0x302 0 0 0
+	w32 $((C + 0x110)) 2
+	usleep 300000
+	mctl $C 9                               # QUIESCE | PARK
+	check "PARK: QUIESCED at once with a 1 s op in flight" "$(( $(mst $C) & 3 ))" 1
+	check "PARK: MIG_PARKED 1" "$(r32 $((C + 0x1028)))" 1
+	check "PARK: busy, no completion" "$(( ($(r32 $((C + 0x14))) << 8) | $(r32 $((C + 0x130))) ))" 0x300
+	usleep 1200000
+	check "parked longer than the op takes: still not done" "$(r32 $((C + 0x130)))" 0
+	mctl $C 0
+	check "unquiesced: MIG_PARKED 0" "$(r32 $((C + 0x1028)))" 0
+	wait_tail $C 2 5000
+	check "unquiesced: parked op, then the NOP, complete" "$(r32 $((C + 0x130)))" 2
+	cpl C 0 0x301
+	cpl C 1 0x302
+	check "C CQ[2] empty (nothing completed twice)" "$(r32 $((MCQ + 32)))" 0
+	check "parked FILL result" "$(r32 $((MBUF + 0x504)))" 0x3c3c3c3c
+	check "C: CNT_COMPLETED 2" "$(r32 $((C + 0x304)))" 2
+
+	# a parked op migrates: C parks and freezes, D restores and runs it
+	k=0; while [ $k -lt 32 ]; do w32 $((MCQ + k * 4)) 0; k=$((k + 1)); done
+	setup_rings $C $MSQ $MCQ
+	w32 $((C + 0x2008)) 1000000000
+	put_desc 0 2 0 8 0x311 0 $((MBUF + 0x600)) 0x4d4d4d4d
+	w32 $((C + 0x110)) 1
+	usleep 300000
+	mctl $C 9
+	check "PARK for migration: QUIESCED, parked" \
+		"$(( ($(mst $C) & 3) | ($(r32 $((C + 0x1028))) << 4) ))" 0x11
+	mctl $C 13                              # QUIESCE | PARK | FREEZE
+	check "PARK then FREEZE: FROZEN at once" "$(( $(mst $C) & 3 ))" 3
+	mcmd $C 1
+	save_win $C /tmp/win3
+	SZ3=$(($(r32 $((C + 0x1010)))))
+	check "parked save: one entry" $SZ3 $((24 + 112 + 72))
+	check "parked save: entry executing" "$(word /tmp/win3 50)" 1
+	left=$(($(word /tmp/win3 51)))
+	[ $left -gt 0 ] && [ $left -lt 1000000000 ] &&
+		ok "parked save: remaining latency $left ns" ||
+		nok "parked save: remaining latency $left ns"
+	reset $D
+	mctl $D 5
+	load_win $D /tmp/win3 $SZ3
+	mcmd $D 2
+	check "RESTORE of a parked op: RESTORED|FROZEN|QUIESCED" "$(mst $D)" 0xb
+	check "D: MIG_PARKED 1 after restore" "$(r32 $((D + 0x1028)))" 1
+	mctl $C 1                               # the source is never resumed
+	reset $C
+	mctl $C 0
+	mctl $D 1
+	usleep 100000
+	check "D thawed into quiesce: still parked, no completion" \
+		"$(( ($(r32 $((D + 0x1028))) << 8) | $(r32 $((D + 0x130))) ))" 0x100
+	mctl $D 0
+	wait_tail $D 1 5000
+	check "D: the parked op completes on the destination" "$(r32 $((D + 0x130)))" 1
+	cpl D 0 0x311
+	check "D CQ[1] empty (nothing completed twice)" "$(r32 $((MCQ + 16)))" 0
+	check "D: migrated FILL result" "$(r32 $((MBUF + 0x604)))" 0x4d4d4d4d
+	reset $D
+	fi
+
+	# ---- E: quiesce-unbounded=on, op-latency-ns=400000000, no testctl ----
+	if [ -z "${DEV_E:-}" ]; then
+		nok "fifth refaccel function (quiesce-unbounded) present"
+	else
+	E=$(bar "$DEV_E" 0)
+	decode_on $DEV_E
+	ESQ=$((R + 0x40000)); ECQ=$((R + 0x41000)); EBUF=$((R + 0x42000))
+	unbounded() { # what
+		k=0; while [ $k -lt 32 ]; do w32 $((ECQ + k * 4)) 0; k=$((k + 1)); done
+		w32 $((EBUF + 4)) 0
+		SQN=8; CQN=8; SQ=$ESQ
+		setup_rings $E $ESQ $ECQ
+		put_desc 0 2 0 8 0x401 0 $EBUF 0x12345678
+		w32 $((E + 0x110)) 1
+		usleep 50000
+		mctl $E 9                       # QUIESCE | PARK
+		check "E ($1): cannot park: not QUIESCED with the op in flight" "$(( $(mst $E) & 3 ))" 0
+		check "E ($1): MIG_PARKED 0" "$(r32 $((E + 0x1028)))" 0
+		mctl $E 13                      # and FREEZE
+		check "E ($1): FREEZE waits for the drain" \
+			"$(( (($(mst $E) & 3) << 8) | $(r32 $((E + 0x130))) ))" 0
+		wait_mst $E 3 3 3000
+		check "E ($1): drained, then QUIESCED and FROZEN" "$(( $(mst $E) & 3 ))" 3
+		check "E ($1): the op completed before (CQ_TAIL 1)" "$(r32 $((E + 0x130)))" 1
+		check "E ($1): FILL result" "$(r32 $((EBUF + 4)))" 0x12345678
+		mctl $E 0
+		reset $E
+	}
+	check "E CAPS (+QUIESCE_UNBOUNDED)" "$(r32 $((E + 8)))" 0x147
+	check "E COMPAT_ID: QUIESCE_UNBOUNDED does not count (A = E)" \
+		"$(r32 $((A + 0x1020)))" "$(r32 $((E + 0x1020)))"
+	check "E OP_LATENCY_NS from op-latency-ns" "$(r32 $((E + 0x18)))" 400000000
+	unbounded "power-on"
+	mctl $E 1
+	flr $DEV_E
+	check "E FLR: MIG_CTRL reset" "$(r32 $((E + 0x1000)))" 0
+	check "E FLR: OP_LATENCY_NS still op-latency-ns" "$(r32 $((E + 0x18)))" 400000000
+	check "E FLR: CAPS still QUIESCE_UNBOUNDED" "$(r32 $((E + 8)))" 0x147
+	unbounded "after FLR"
 	fi
 else
 	# B has ats=on,pasid=on,pri=on,testctl=on here
@@ -692,6 +855,66 @@ else
 	check "DMA blocked by vIOMMU: STATUS halted" "$(r32 $((A + 0x14)))" 5
 	check "DMA blocked by vIOMMU: HALT_REASON" "$(r32 $((A + 0x20)))" 1
 	reset $A
+
+	# fault injection properties, kept across FLR (no ring work here)
+	if [ -z "${DEV_D:-}" ]; then
+		nok "third and fourth refaccel functions (properties) present"
+	else
+	C=$(bar "$DEV_C" 0)
+	D=$(bar "$DEV_D" 0)
+	decode_on $DEV_C
+	decode_on $DEV_D
+	[ -e "$DEV_C/reset" ] && ok "sysfs reset present ($(cat "$DEV_C/reset_method" 2>/dev/null))" ||
+		nok "sysfs reset present"
+	# C: never-quiesce=on, testctl off
+	nq() { # what
+		mctl $C 1
+		usleep 100000
+		check "never-quiesce ($1): QUIESCE never QUIESCED" "$(( $(mst $C) & 3 ))" 0
+		mctl $C 5
+		usleep 50000
+		check "never-quiesce ($1): FREEZE waits (neither FROZEN nor QUIESCED)" "$(( $(mst $C) & 3 ))" 0
+		check "never-quiesce ($1): FREEZE stays requested" "$(r32 $((C + 0x1000)))" 5
+		mcmd $C 1
+		check "never-quiesce ($1): SAVE fails with NOT_FROZEN" "$(merr $C)" 1
+		mctl $C 4
+		usleep 50000
+		check "never-quiesce ($1): bare FREEZE waits too" "$(( $(mst $C) & 3 ))" 0
+		mctl $C 0
+		check "never-quiesce ($1): withdrawn" "$(( $(r32 $((C + 0x1000))) | ($(mst $C) & 3) ))" 0
+	}
+	check "C (never-quiesce=on) CAPS: no TESTCTL" "$(r32 $((C + 8)))" 0x47
+	check "C: test block reads 0 without testctl" "$(r32 $((C + 0x2000)))" 0
+	nq "power-on"
+	reset $C
+	nq "after CTRL.RESET"
+	mctl $C 1
+	flr $DEV_C
+	check "C FLR: MIG_CTRL reset, ID readable" "$(( $(r32 $((C + 0x1000))) | $(r32 $C) ))" 0x52464131
+	nq "after FLR"
+	# D: testctl=on, quiesce-delay-us=200000
+	qd() { # what
+		check "quiesce-delay-us ($1): TEST_QUIESCE_DELAY" "$(r32 $((D + 0x2004)))" 200000
+		mctl $D 5                       # QUIESCE | FREEZE
+		check "quiesce-delay-us ($1): neither QUIESCED nor FROZEN at once" "$(( $(mst $D) & 3 ))" 0
+		wait_mst $D 3 3 2000
+		check "quiesce-delay-us ($1): QUIESCED and FROZEN later" "$(( $(mst $D) & 3 ))" 3
+		mctl $D 1
+		check "quiesce-delay-us ($1): thawed, QUIESCED" "$(( $(mst $D) & 3 ))" 1
+		mctl $D 0
+		check "quiesce-delay-us ($1): unquiesced" "$(( $(mst $D) & 3 ))" 0
+	}
+	qd "power-on"
+	w32 $((D + 0x2004)) 0
+	mctl $D 1
+	check "TEST_QUIESCE_DELAY write overrides the property" "$(( $(mst $D) & 1 ))" 1
+	mctl $D 0
+	reset $D
+	qd "after CTRL.RESET"
+	w32 $((D + 0x2004)) 0
+	flr $DEV_D
+	qd "after FLR"
+	fi
 fi
 
 echo "smoke: $PASS passed, $FAIL failed"

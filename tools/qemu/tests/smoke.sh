@@ -5,11 +5,13 @@
 # make a busybox initramfs whose /init is smoke-init.sh, and boot the Debian
 # kernel twice under TCG:
 #   1. q35 + intel-iommu (intel_iommu=on): enumeration, register checks,
-#      hostile MMIO, DMA blocked by the vIOMMU; the HMP monitor is asked for
-#      "info pci" and "info mtree -f" meanwhile;
+#      hostile MMIO, DMA blocked by the vIOMMU, the never-quiesce and
+#      quiesce-delay-us properties before and after an FLR; the HMP monitor
+#      is asked for "info pci" and "info mtree -f" meanwhile;
 #   2. q35 without IOMMU, 2 MiB reserved with memmap=: descriptors of every
-#      opcode run through the rings with devmem; SRAM dirty bitmap; and on
-#      two more functions (testctl=on) quiesce, freeze, save and restore.
+#      opcode run through the rings with devmem; SRAM dirty bitmap; on two
+#      more functions (testctl=on) quiesce, PARK, freeze, save and restore;
+#      on a fifth (quiesce-unbounded=on) a quiesce that drains, across FLR.
 # Prints the guest's TAP lines; exit status 0 when both boots pass.
 #   QEMU_DIR=<dir> to skip the build, KERNEL=<vmlinuz> to pick a kernel.
 set -euo pipefail
@@ -38,6 +40,8 @@ echo "== boot 1: intel-iommu, intel_iommu=on"
 	-qmp "unix:$T/qmp,server=on,wait=off" \
 	-device intel-iommu,caching-mode=on \
 	-device refaccel -device refaccel,sram-size=2M,ats=on,pasid=on,pri=on,testctl=on \
+	-device refaccel,never-quiesce=on \
+	-device refaccel,testctl=on,quiesce-delay-us=200000 \
 	-append "console=ttyS0 intel_iommu=on panic=-1" &
 qpid=$!
 for _ in $(seq 300); do
@@ -77,6 +81,7 @@ echo "== boot 2: no IOMMU, descriptors through the rings"
 "$QEMU" "${common[@]}" -serial "file:$T/serial2" -monitor none -display none \
 	-device refaccel -device refaccel,sram-size=2M \
 	-device refaccel,testctl=on -device refaccel,testctl=on \
+	-device refaccel,quiesce-unbounded=on,op-latency-ns=400000000 \
 	-append "console=ttyS0 panic=-1 memmap=2M\$0x10000000 refaccel.smoke=full" &
 qpid=$!
 timeout 600 tail --pid=$qpid -f /dev/null || kill $qpid
