@@ -157,6 +157,12 @@ typedef struct RefaccelMig {
 
     uint32_t dirty_ctrl;        /* SRAM_DIRTY_CTRL (ENABLE): saved */
     uint32_t dirty_index;       /* SRAM_DIRTY_INDEX */
+
+    /* doorbells rung while frozen: applied at thaw, carried by SAVE */
+    bool db_sq_pending;
+    bool db_cq_pending;
+    uint32_t db_sq_tail;
+    uint32_t db_cq_head;
 } RefaccelMig;
 
 struct RefaccelState {
@@ -870,6 +876,45 @@ static void refaccel_resume(RefaccelState *s)
     refaccel_kick(s);
 }
 
+/*
+ * A doorbell (SQ_TAIL, CQ_HEAD) rung while frozen is not dropped: a frozen
+ * device changes no state, so it is held in the migration block, shown
+ * when the register is read, saved by SAVE as the register's value, and
+ * takes effect at thaw.  A RESTORE replaces it with the restored state.
+ */
+static bool refaccel_defer_doorbell(RefaccelState *s, hwaddr addr,
+                                    uint32_t val)
+{
+    if (addr == REFACCEL_REG_SQ_TAIL) {
+        s->m.db_sq_tail = s->r.sq_size ? val % s->r.sq_size : 0;
+        s->m.db_sq_pending = true;
+        return true;
+    }
+    if (addr == REFACCEL_REG_CQ_HEAD) {
+        s->m.db_cq_head = s->r.cq_size ? val % s->r.cq_size : 0;
+        s->m.db_cq_pending = true;
+        return true;
+    }
+    return false;
+}
+
+static uint32_t refaccel_sq_tail(RefaccelState *s)
+{
+    return s->m.db_sq_pending ? s->m.db_sq_tail : s->r.sq_tail;
+}
+
+static uint32_t refaccel_cq_head(RefaccelState *s)
+{
+    return s->m.db_cq_pending ? s->m.db_cq_head : s->r.cq_head;
+}
+
+static void refaccel_apply_doorbells(RefaccelState *s)
+{
+    s->r.sq_tail = refaccel_sq_tail(s);
+    s->r.cq_head = refaccel_cq_head(s);
+    s->m.db_sq_pending = s->m.db_cq_pending = false;
+}
+
 static void refaccel_write_mig_ctrl(RefaccelState *s, uint32_t val)
 {
     const uint32_t stop = REFACCEL_MIG_CTRL_QUIESCE | REFACCEL_MIG_CTRL_FREEZE;
@@ -892,6 +937,7 @@ static void refaccel_write_mig_ctrl(RefaccelState *s, uint32_t val)
         }
         /* thaw: quiesced if QUIESCE is set, running otherwise */
         s->m.frozen = false;
+        refaccel_apply_doorbells(s);
         if (!(new & REFACCEL_MIG_CTRL_QUIESCE)) {
             refaccel_resume(s);
         }
@@ -1105,11 +1151,11 @@ static void refaccel_mig_save(RefaccelState *s)
     cur_put32(&c, r->sq_base_lo);
     cur_put32(&c, r->sq_size);
     cur_put32(&c, r->sq_head);
-    cur_put32(&c, r->sq_tail);
+    cur_put32(&c, refaccel_sq_tail(s));
     cur_put64(&c, r->cq_base);
     cur_put32(&c, r->cq_base_lo);
     cur_put32(&c, r->cq_size);
-    cur_put32(&c, r->cq_head);
+    cur_put32(&c, refaccel_cq_head(s));
     cur_put32(&c, r->cq_tail);
     cur_put32(&c, r->cq_phase);
     cur_put32(&c, r->int_status);
@@ -1316,6 +1362,7 @@ static void refaccel_mig_restore(RefaccelState *s)
     s->generation++;
     timer_del(&s->op_timer);
     s->r = n;
+    s->m.db_sq_pending = s->m.db_cq_pending = false;
     refaccel_dirty_set_enable(s, dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE);
     s->m.status |= REFACCEL_MIG_STATUS_RESTORED;
 }
@@ -1490,7 +1537,7 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
     case REFACCEL_REG_SQ_HEAD:
         return s->r.sq_head;
     case REFACCEL_REG_SQ_TAIL:
-        return s->r.sq_tail;
+        return refaccel_sq_tail(s);
     case REFACCEL_REG_CQ_BASE_LO:
         return s->r.cq_base;
     case REFACCEL_REG_CQ_BASE_HI:
@@ -1498,7 +1545,7 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
     case REFACCEL_REG_CQ_SIZE:
         return s->r.cq_size;
     case REFACCEL_REG_CQ_HEAD:
-        return s->r.cq_head;
+        return refaccel_cq_head(s);
     case REFACCEL_REG_CQ_TAIL:
         return s->r.cq_tail;
 
@@ -1611,6 +1658,9 @@ static void refaccel_write_int_mask(RefaccelState *s, uint32_t val)
 
 static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
 {
+    if (refaccel_frozen(s) && refaccel_defer_doorbell(s, addr, val)) {
+        return;
+    }
     /* frozen: only the migration block and the host's test knobs */
     if (refaccel_frozen(s) &&
         (addr < REFACCEL_MIG_BLOCK_OFFSET ||

@@ -685,6 +685,23 @@ if [ $MODE = full ]; then
 	check "thawed: op completes once" "$(r32 $((D + 0x130)))" 6
 	check "thawed: FILL result" "$(r32 $((MBUF + 0x404)))" 0x66666666
 	check "CQ[6] empty" "$(r32 $((MCQ + 96)))" 0
+
+	# a doorbell rung while frozen is deferred, not dropped
+	w32 $((D + 0x2008)) 10000               # 10 us ops again
+	put_desc 6 2 0 8 0x107 0 $((MBUF + 0x500)) 0x77777777
+	mctl $D 5                               # QUIESCE | FREEZE
+	check "frozen again" "$(( $(mst $D) & 3 ))" 3
+	w32 $((D + 0x110)) 7
+	check "frozen: SQ_TAIL doorbell deferred (reads back)" "$(r32 $((D + 0x110)))" 7
+	usleep 100000
+	check "frozen: deferred doorbell fetches nothing (SQ_HEAD 6)" "$(r32 $((D + 0x10c)))" 6
+	mcmd $D 1
+	save_win $D /tmp/win3
+	check "SAVE carries the deferred SQ_TAIL" "$(word /tmp/win3 17)" 7
+	mcmd $D 3
+	mctl $D 0
+	wait_tail $D 7 3000
+	check "thawed: the deferred doorbell ran the op" "$(r32 $((MBUF + 0x504)))" 0x77777777
 	mcmd $D 3
 	check "DISCARD clears SAVED/RESTORED and SIZE" \
 		"$(( ($(mst $D) & 0xc) | $(r32 $((D + 0x1010))) ))" 0
