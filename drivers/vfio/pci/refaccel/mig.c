@@ -27,12 +27,16 @@
 #include <linux/ktime.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
+#include <linux/timer.h>
 #include <linux/uaccess.h>
 #include <linux/unaligned.h>
 #include <linux/vmalloc.h>
 
 #include "mig.h"
 #include "stream.h"
+
+/* How often a PRE_COPY poll() with nothing to read looks again. */
+#define VMIG_POLL_MS		20
 
 /* Bytes a MEM record adds around its data: record header and offset. */
 #define VMIG_REC_OVERHEAD	(sizeof(struct vmig_rec_hdr) + sizeof(__le64))
@@ -55,6 +59,7 @@ enum vmig_resume_stage {
  * @mig: owning device; only dereferenced while !@disabled
  * @lock: protects everything below
  * @wq: poll waiters
+ * @poll_timer: wakes @wq while a PRE_COPY poller waits (see vmig_save_poll())
  * @disabled: session ended; all I/O fails with -ENODEV
  * @reset_gen: the device's reset count when the session began
  * @saving: direction
@@ -87,6 +92,7 @@ struct vmig_file {
 	struct vmig_device *mig;
 	struct mutex lock;	/* protects all fields below */
 	wait_queue_head_t wq;
+	struct timer_list poll_timer;
 	bool disabled;
 	u32 reset_gen;
 	bool saving;
@@ -200,6 +206,7 @@ static void vmig_state_unlock(struct vmig_device *mig)
 
 static void vmig_file_free(struct vmig_file *migf)
 {
+	timer_shutdown_sync(&migf->poll_timer);
 	kvfree(migf->buf);
 	bitmap_free(migf->pending);
 	bitmap_free(migf->covered);
@@ -259,6 +266,13 @@ static void vmig_limits(struct vmig_device *mig, struct vmig_stream_limits *lim)
 	lim->state_max = mig->info.state_max;
 }
 
+static void vmig_poll_timer(struct timer_list *t)
+{
+	struct vmig_file *migf = from_timer(migf, t, poll_timer);
+
+	wake_up_interruptible(&migf->wq);
+}
+
 static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
 					 const struct file_operations *fops)
 {
@@ -270,6 +284,7 @@ static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&migf->lock);
 	init_waitqueue_head(&migf->wq);
+	timer_setup(&migf->poll_timer, vmig_poll_timer, 0);
 	migf->mig = mig;
 	migf->reset_gen = READ_ONCE(mig->reset_gen);
 	migf->saving = saving;
@@ -498,6 +513,15 @@ static __poll_t vmig_save_poll(struct file *filp, poll_table *wait)
 		/* Dirty pages: readable.  Otherwise nothing to say yet. */
 		mask = EPOLLIN | EPOLLRDNORM;
 	}
+	/*
+	 * PRE_COPY and nothing to read: the device raises no event when it
+	 * dirties memory, and reset_done may not touch sessions, so a waiter
+	 * is woken every VMIG_POLL_MS to look again (new dirty pages, or
+	 * the session ended).  One timer per session, only while waited on.
+	 */
+	if (!mask && wait && !timer_pending(&migf->poll_timer))
+		mod_timer(&migf->poll_timer,
+			  jiffies + msecs_to_jiffies(VMIG_POLL_MS));
 	mutex_unlock(&migf->lock);
 	return mask;
 }
