@@ -69,7 +69,9 @@ run_step guest-build-clean no_diagnostics "$out/guest-build.log"
 # vm_lane NAME SCRIPT RUN-ARGS...: boot the VM with tools/vm/run RUN-ARGS
 # and run SCRIPT (tests/vm-suite.sh or tests/qemu-lane/run.sh) in it; its
 # TAP lines are counted one by one, and it must end with "# <tag>: done"
-# (tag: vm-suite or qemu-lane).
+# (tag: vm-suite or qemu-lane) and hold at least one result.  (Each
+# kselftest binary's own exit status and plan are checked in the VM, by
+# tests/ksft-run.sh: one more result line per binary run.)
 vm_lane() {
 	local name=$1 script=$2 tag s rc log vm_pass vm_skip vm_fail
 	shift 2
@@ -94,6 +96,11 @@ vm_lane() {
 	fail=$((fail + vm_fail))
 	if ! grep -q "^# $tag: done" "$log"; then
 		echo "not ok - $name: $tag did not run to the end (exit $rc)"
+		fail=$((fail + 1))
+	fi
+	# A lane that reached its end without one result ran nothing.
+	if [ $((vm_pass + vm_fail)) -eq 0 ]; then
+		echo "not ok - $name: no TAP result in the VM log (exit $rc)"
 		fail=$((fail + 1))
 	fi
 }

@@ -28,16 +28,28 @@ tap() {	# tap ok|not-ok NAME [DETAIL]
 	fi
 }
 
-# tap_lines: number "ok - NAME" / "not ok - NAME" lines of a helper.
+# tap_lines [--keep]: number "ok - NAME" / "not ok - NAME" lines of a
+# helper; other lines become comments, or with --keep pass unchanged (the
+# harness result lines tests/ksft-run.sh forwards, counted as they are).
 tap_lines() {
-	local l
+	local l other='# '
+	[ "${1:-}" = --keep ] && other=
 	while IFS= read -r l; do
 		case "$l" in
 		"ok - "*) tap ok "${l#ok - }" ;;
 		"not ok - "*) tap not-ok "${l#not ok - }" ;;
-		*) echo "# $l" ;;
+		*) echo "$other$l" ;;
 		esac
 	done
+}
+
+# ksft LABEL BINARY: run one kselftest binary through tests/ksft-run.sh.
+# Its result lines keep the harness's numbers with [LABEL] after them; the
+# verdict on the run as a whole (exit status, plan against the results
+# printed, the time limit) is numbered into this script's sequence, so a
+# binary that dies, hangs or runs nothing fails here.
+ksft() {
+	tap_lines --keep < <(tests/ksft-run.sh "$@")
 }
 
 echo "# vm-suite: kernel $(uname -r), backend ${VFIO_MIG_BACKEND:-container}"
@@ -67,13 +79,7 @@ for drv in refaccel-vfio-pci vfio-pci; do
 		[ -x "$t" ] || continue
 		case "${t##*/}" in mtty_*) continue ;; esac	# below, once
 		echo "# running ${t##*/} on $drv"
-		# Harness TAP: renumber into this run's sequence, keep comments.
-		"$t" 2>&1 | while IFS= read -r line; do
-			case "$line" in
-			"ok "*|"not ok "*) echo "$line" | sed -E "s/^((not )?ok [0-9]+ )/\1[$drv] /" ;;
-			*) echo "# $line" ;;
-			esac
-		done
+		ksft "$drv" "$t"
 	done
 done
 
@@ -104,12 +110,7 @@ if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then
 		backends=container
 		[ -e /dev/iommu ] && backends="container iommufd"
 		for be in $backends; do
-			VFIO_MIG_BACKEND=$be "$st/mtty_mig_test" 2>&1 | while IFS= read -r line; do
-				case "$line" in
-				"ok "*|"not ok "*) echo "$line" | sed -E "s/^((not )?ok [0-9]+ )/\1[mtty-$be] /" ;;
-				*) echo "# $line" ;;
-				esac
-			done
+			VFIO_MIG_BACKEND=$be ksft "mtty-$be" "$st/mtty_mig_test"
 		done
 		rmmod mtty
 	else

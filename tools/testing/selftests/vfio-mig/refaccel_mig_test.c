@@ -336,18 +336,61 @@ static size_t finish_pre_copy(struct __test_metadata *_metadata,
 }
 
 /*
- * An idle device converges: after the initial pass PRECOPY_INFO says 0/0,
- * CPU writes through the BAR show up as dirty bytes and drain again, and
- * the final STOP_COPY is a small fraction of a cold one.
+ * Of the @nrecs records of a stream (indexed by mig_stream_index()), those
+ * that start in [@from, @to): how many of each type, and the SRAM bytes
+ * their MEM records carry.
+ */
+struct rec_span {
+	int n, mem, state, end;
+	uint64_t mem_bytes;
+};
+
+static struct rec_span rec_span(const struct mig_rec_ref *recs, int nrecs,
+				size_t from, size_t to)
+{
+	struct rec_span r = { 0 };
+
+	for (int i = 0; i < nrecs; i++) {
+		if (recs[i].off < from || recs[i].off >= to)
+			continue;
+		r.n++;
+		switch (recs[i].type) {
+		case VMIG_REC_MEM:
+			r.mem++;
+			r.mem_bytes += recs[i].size - sizeof(struct vmig_rec_hdr) -
+				       sizeof(uint64_t);
+			break;
+		case VMIG_REC_STATE:
+			r.state++;
+			break;
+		case VMIG_REC_END:
+			r.end++;
+			break;
+		}
+	}
+	return r;
+}
+
+/*
+ * An idle device converges: PRECOPY_INFO announces exactly the initial
+ * pass it then sends (header and every SRAM page once); three CPU writes
+ * through the BAR show up as dirty bytes and are resent as exactly those
+ * three pages with the bytes written; then nothing is dirty, and the
+ * final STOP_COPY carries no page at all, only STATE and END (at most
+ * MIG_STATE_MAX bytes of state), well under 5% of a cold STOP_COPY.
  */
 TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 {
 	struct mig_buf cold = { 0 }, pre = { 0 };
 	uint64_t initial, dirty, initial0;
-	uint8_t page[PAGE];
-	size_t final_bytes;
+	const uint64_t rec_over = sizeof(struct vmig_rec_hdr) + sizeof(uint64_t);
+	uint32_t state_max = ra_rd(&self->a, REFACCEL_REG_MIG_STATE_MAX);
+	size_t final_bytes, len_init, len_dirty, tail_max;
+	static uint8_t page[3][PAGE];
+	struct mig_rec_ref *recs;
+	struct rec_span span;
+	int fd, p, nrecs, max_recs;
 	bool eof;
-	int fd, p;
 
 	ra_rand_fill(self->sram_a, self->sram_size, &self->rng);
 	ASSERT_EQ(0, ra_sram_write(&self->a, 0, self->sram_a, self->sram_size));
@@ -361,20 +404,30 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	ASSERT_EQ(0u, dirty) TH_LOG("idle device: nothing dirty yet");
 	ASSERT_EQ(0, mig_read_stream(fd, &pre, STREAM_CHUNK, &eof));
 	ASSERT_FALSE(eof);
+	len_init = pre.len;
+	EXPECT_EQ(initial0, (uint64_t)len_init)
+		TH_LOG("PRECOPY_INFO announced %llu initial bytes, the pass sent %zu",
+		       (unsigned long long)initial0, len_init);
 	ASSERT_EQ(0, mig_precopy_info(fd, &initial, &dirty));
 	ASSERT_EQ(0u, initial);
 	ASSERT_EQ(0u, dirty);
 
 	/* Three CPU writes through the BAR2 mapping: three dirty pages. */
 	for (p = 0; p < 3; p++) {
-		ra_rand_fill(page, PAGE, &self->rng);
+		ra_rand_fill(page[p], PAGE, &self->rng);
 		ASSERT_EQ(0, ra_sram_write(&self->a, (uint64_t)(5 + 7 * p) * PAGE,
-					   page, PAGE));
+					   page[p], PAGE));
 	}
 	ASSERT_EQ(0, mig_precopy_info(fd, &initial, &dirty));
 	ASSERT_EQ(0u, initial);
 	ASSERT_LE(3 * PAGE, dirty) TH_LOG("CPU writes to SRAM not tracked");
+	EXPECT_GE(3 * (PAGE + rec_over), dirty)
+		TH_LOG("dirty bytes %llu: more than the three pages written",
+		       (unsigned long long)dirty);
 	ASSERT_EQ(0, mig_read_stream(fd, &pre, STREAM_CHUNK, &eof));
+	len_dirty = pre.len - len_init;
+	EXPECT_EQ(3 * (PAGE + rec_over), len_dirty)
+		TH_LOG("the dirty pass must resend exactly the three pages");
 	ASSERT_EQ(0, mig_precopy_info(fd, &initial, &dirty));
 	ASSERT_EQ(0u, dirty) TH_LOG("dirty bytes must drain on an idle device");
 
@@ -385,6 +438,53 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	       final_bytes, 100.0 * final_bytes / cold.len);
 	ASSERT_LT(final_bytes * 20, cold.len)
 		TH_LOG("STOP_COPY after pre-copy of an idle device must be under 5%% of a cold one");
+
+	/* What each part of the stream carries, record by record. */
+	max_recs = (int)(pre.len / sizeof(struct vmig_rec_hdr)) + 1;
+	recs = calloc(max_recs, sizeof(*recs));
+	ASSERT_NE(NULL, recs);
+	nrecs = mig_stream_index(pre.p, pre.len, recs, max_recs);
+	ASSERT_LT(0, nrecs) TH_LOG("the pre-copied stream cannot be indexed");
+	ASSERT_EQ(pre.len, recs[nrecs - 1].off + recs[nrecs - 1].size);
+
+	span = rec_span(recs, nrecs, 0, len_init);
+	EXPECT_EQ(span.n, span.mem) TH_LOG("initial pass: only MEM records");
+	EXPECT_EQ(self->sram_size, span.mem_bytes)
+		TH_LOG("initial pass: every SRAM page once");
+
+	span = rec_span(recs, nrecs, len_init, len_init + len_dirty);
+	EXPECT_EQ(3, span.mem) TH_LOG("dirty pass: %d records", span.n);
+	EXPECT_EQ(3, span.n);
+	for (int i = 0, k = 0; i < nrecs && k < 3; i++) {
+		const uint8_t *pl = pre.p + recs[i].off + sizeof(struct vmig_rec_hdr);
+		uint64_t off;
+
+		if (recs[i].off < len_init || recs[i].off >= len_init + len_dirty)
+			continue;
+		memcpy(&off, pl, sizeof(off));
+		EXPECT_EQ((uint64_t)(5 + 7 * k) * PAGE, off)
+			TH_LOG("dirty record %d: offset", k);
+		EXPECT_EQ(sizeof(struct vmig_rec_hdr) + sizeof(uint64_t) + PAGE,
+			  recs[i].size) TH_LOG("dirty record %d: one page", k);
+		if (recs[i].size == sizeof(struct vmig_rec_hdr) + sizeof(uint64_t) + PAGE) {
+			EXPECT_EQ(0, memcmp(pl + sizeof(off), page[k], PAGE))
+				TH_LOG("dirty record %d: not the bytes written", k);
+		}
+		k++;
+	}
+
+	/* The idle STOP_COPY part: no page, one STATE, one END. */
+	span = rec_span(recs, nrecs, len_init + len_dirty, pre.len);
+	tail_max = 2 * sizeof(struct vmig_rec_hdr) + state_max +
+		   sizeof(struct vmig_rec_end);
+	EXPECT_EQ(0, span.mem) TH_LOG("idle STOP_COPY resent %d MEM records", span.mem);
+	EXPECT_EQ(1, span.state);
+	EXPECT_EQ(1, span.end);
+	EXPECT_EQ(2, span.n);
+	EXPECT_GE(tail_max, final_bytes)
+		TH_LOG("idle STOP_COPY %zu bytes: more than STATE (state_max %u) and END",
+		       final_bytes, state_max);
+	free(recs);
 
 	/* The pre-copied stream is complete and correct: B gets A's SRAM. */
 	sram_snapshot(_metadata, &self->a, self->sram_a, self->sram_size);
