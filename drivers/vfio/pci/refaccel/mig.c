@@ -467,6 +467,18 @@ static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
 				break;
 			}
 			ret = vmig_save_next(migf);
+			/*
+			 * A reset that came while the device was read (it
+			 * waits for the access window) ends the session: what
+			 * was read must not be delivered after it.
+			 */
+			if (ret != 1 && vmig_file_dead(migf)) {
+				migf->buf_pos = 0;
+				migf->buf_len = 0;
+				if (!done)
+					done = -ENODEV;
+				break;
+			}
 			if (ret == 1)
 				break;
 			if (ret) {
@@ -925,10 +937,16 @@ static struct file *vmig_step(struct vmig_device *mig,
 			dev_err(vmig_dev(mig), "no PRE_COPY session to finish\n");
 			ret = -EINVAL;
 		}
-		if (!ret && mig->info.mem_size)
-			ret = mig->ops->mem_track_stop(mig);
 		if (ret && mig->ops->unfreeze(mig))
 			mig->state = VFIO_DEVICE_STATE_ERROR;
+		/*
+		 * The final pass is complete and the session in its final
+		 * phase: STOP_COPY is reached.  Tracking that will not stop
+		 * is only cleanup (the device is frozen, nothing dirties SRAM)
+		 * and the next session or reset starts it afresh.
+		 */
+		if (!ret && mig->info.mem_size && mig->ops->mem_track_stop(mig))
+			dev_warn(vmig_dev(mig), "SRAM tracking did not stop after the final pass; STOP_COPY reached anyway\n");
 	} else if (ARC(PRE_COPY, RUNNING) || ARC(PRE_COPY_P2P, RUNNING_P2P)) {
 		vmig_stop_saving(mig, true);
 		ret = 0;
@@ -968,10 +986,12 @@ struct file *vmig_set_state(struct vmig_device *mig,
 {
 	enum vfio_device_mig_state next;
 	struct file *res = NULL;
+	u32 gen;
 	ktime_t t0;
 	int ret;
 
 	vmig_state_lock(mig);
+	gen = READ_ONCE(mig->reset_gen);
 	if (!mig->usable) {
 		res = ERR_PTR(-EOPNOTSUPP);
 	} else if (mig->state == VFIO_DEVICE_STATE_ERROR &&
@@ -1011,6 +1031,19 @@ struct file *vmig_set_state(struct vmig_device *mig,
 			res = ERR_PTR(-EINVAL);
 			break;
 		}
+	}
+	/*
+	 * A reset overtook the request (it came while an arc waited for the
+	 * device): the device is RUNNING again, whatever the arc did or
+	 * failed to do because of it, and a session it opened is already
+	 * over.  Say so, the same way every time.
+	 */
+	if (READ_ONCE(mig->reset_gen) != gen) {
+		dev_dbg(vmig_dev(mig), "SET_STATE %s overtaken by a reset: EAGAIN, device RUNNING\n",
+			vmig_state_name(new_state));
+		if (!IS_ERR_OR_NULL(res))
+			fput(res);
+		res = ERR_PTR(-EAGAIN);
 	}
 	vmig_state_unlock(mig);
 	return res;

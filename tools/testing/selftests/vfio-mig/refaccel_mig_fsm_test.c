@@ -1802,4 +1802,97 @@ TEST_F_TIMEOUT(fsm, precopy_blocking_poll, T_TIMEOUT)
 	ASSERT_EQ(0, env_work(e));
 }
 
+/* ------------------------------------------------------------------ */
+/* an arc racing a reset                                               */
+/* ------------------------------------------------------------------ */
+
+struct resetter {
+	struct mig_env *e;
+	unsigned int delay_us;
+	int ret;
+};
+
+static void *resetter_fn(void *arg)
+{
+	struct resetter *r = arg;
+
+	usleep(r->delay_us);
+	r->ret = vu_device_reset(&r->e->dev.vdev);
+	return NULL;
+}
+
+/*
+ * RUNNING -> STOP_COPY while a second thread resets the function at a
+ * varying moment.  The rule (Documentation/driver.rst): an arc a reset
+ * overtakes fails with EAGAIN and hands out no data_fd; a data_fd handed
+ * out yields either the whole valid stream or ENODEV (from the reset
+ * after the arc), and never data after ENODEV.  Afterwards the device is
+ * RUNNING (the reset came last) or in STOP_COPY with a complete stream
+ * (the reset came first).
+ */
+TEST_F_TIMEOUT(fsm, reset_races_stop_copy, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	unsigned int i, ok = 0, eagain = 0, cut = 0, whole = 0, first = 0;
+	struct resetter r = { .e = e };
+	struct mig_verdict v;
+	struct mig_buf b;
+	uint8_t byte;
+	pthread_t t;
+	bool eof;
+	int ret, fd;
+
+	for (i = 0; i < 24; i++) {
+		/* a slower quiesce (50 ms of device time) widens the arc */
+		if (env_testctl(e))
+			ra_wr(&e->dev, REFACCEL_REG_TEST_QUIESCE_DELAY, 50000);
+		memset(&b, 0, sizeof(b));
+		fd = -1;
+		eof = false;
+		r.delay_us = (i % 8) * 10000;
+		ASSERT_EQ(0, pthread_create(&t, NULL, resetter_fn, &r));
+		ret = mig_set_state(VDEV, S_STOP_COPY, &fd);
+		if (ret) {
+			EXPECT_EQ(-EAGAIN, ret) TH_LOG("round %u: %s", i,
+						       strerror(-ret));
+			EXPECT_EQ(-1, fd);
+			eagain++;
+		} else {
+			ok++;
+			ret = mig_read_stream(fd, &b, 4096, &eof);
+			if (ret) {
+				EXPECT_EQ(-ENODEV, ret) TH_LOG("round %u: read: %s",
+							       i, strerror(-ret));
+				/* nothing after ENODEV */
+				EXPECT_EQ(-ENODEV, fd_read(fd, &byte, 1));
+				cut++;
+			} else {
+				EXPECT_TRUE(eof);
+				mig_stream_verify(b.p, b.len, &e->lim, NULL, &v,
+						  NULL);
+				EXPECT_EQ((int)MIG_V_ACCEPT, (int)v.kind)
+					TH_LOG("round %u: stream: %s", i,
+					       v.why ? v.why : "?");
+				whole++;
+			}
+			close(fd);
+		}
+		ASSERT_EQ(0, pthread_join(t, NULL));
+		ASSERT_EQ(0, r.ret);
+		ret = (int)get_state(_metadata, e);
+		if (ret == S_STOP_COPY) {
+			/* the reset came first: the arc and its stream are whole */
+			EXPECT_TRUE(b.len && eof);
+			first++;
+		} else {
+			EXPECT_EQ(S_RUNNING, ret);
+		}
+		mig_buf_free(&b);
+		ASSERT_EQ(0, env_reset(e));
+		ASSERT_EQ(0, env_work(e));
+	}
+	TH_LOG("24 rounds: %u arcs ok (%u whole streams, %u cut by the reset), %u EAGAIN, %u resets before the arc",
+	       ok, whole, cut, eagain, first);
+}
+
 TEST_HARNESS_MAIN
