@@ -131,9 +131,15 @@ if [ "${REFACCEL_OWN_KERNEL:-1}" = 1 ]; then
 		if run_step own-module-build bash scripts/build-module.sh "$okdir" "$out/own" W=1; then
 			run_step own-module-w1-clean no_diagnostics "$out/own-module-build.log"
 			run_step own-testmods-build bash scripts/build-test-modules.sh "$okdir" "$out/own"
-			vm_lane qemu-lane-own tests/qemu-lane/run.sh \
-				"${qemu_lane_args[@]}" --kernel "$okdir" \
-				--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko"
+			# QEMU's default enable-migration=auto: device dirty
+			# tracking (log_ops), with each VFIO backend.
+			for be in container iommufd; do
+				vm_lane "qemu-lane-own-$be" tests/qemu-lane/run.sh \
+					"${qemu_lane_args[@]}" --kernel "$okdir" \
+					--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko" \
+					--env REFACCEL_LANE_MIGRATION=auto \
+					--env "REFACCEL_LANE_BACKEND=$be"
+			done
 			for be in container iommufd; do
 				vm_lane "vm-own-$be" tests/vm-suite.sh --kernel "$okdir" \
 					--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko" \

@@ -44,6 +44,24 @@ VERDICT_RE = re.compile(rb"refaccel-guest: (PASS|FAIL.*)")
 HEARTBEAT_RE = re.compile(rb"refaccel-guest: heartbeat ")
 SUMMARY_RE = re.compile(rb"refaccel-guest: (\d+) submitted, (\d+) completed"
                         rb"[^,\n]*, (\d+) wrong")
+STREAMED_RE = re.compile(rb"refaccel-guest: progress .* streamed=(\d+)")
+STREAM_RE = re.compile(rb"refaccel-guest: stream: (\d+) pages, (\d+) FILLs, "
+                       rb"(\d+) checks, (\d+) bad \((\d+) at the end\), "
+                       rb"(\d+) unfinished")
+
+# What QEMU traces about dirty tracking (-trace, log backend, stderr):
+# which backend it attached the device with, whether it started the
+# device's DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_START), every
+# dirty bitmap it fetched (from the device, the type1 container or an
+# IOMMUFD HWPT), and IOMMUFD's own (IOMMU) dirty tracking.
+TRACKING_TRACES = ["vfio_attach_device", "iommufd_cdev_getfd",
+                   "iommufd_backend_alloc_hwpt",
+                   "vfio_device_dirty_tracking_start",
+                   "vfio_get_dirty_bitmap", "iommufd_backend_set_dirty",
+                   "iommufd_backend_get_dirty_bitmap"]
+TRACE_LINE_RE = re.compile(r"^(?:\d+@[\d.]+:)?(%s)\b(.*)$"
+                           % "|".join(TRACKING_TRACES), re.M)
+NO_TRACKING_MSG = "doesn't support device and IOMMU dirty tracking"
 
 
 def log(msg):
@@ -195,6 +213,13 @@ class Serial:
             pass
         return tuple(int(x) for x in m.groups()) if m else None
 
+    def streamed(self, since=0):
+        """Stream FILLs submitted so far (last progress line), or None."""
+        m = None
+        for m in STREAMED_RE.finditer(self.text()[since:]):
+            pass
+        return int(m.group(1)) if m else None
+
     def close(self):
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -227,8 +252,12 @@ class VM:
         # host: one BDF, or several joined by "+" (one guest, several
         # functions: QEMU then needs P2P from every device)
         devs = []
+        if opts.backend == "iommufd":
+            devs += ["-object", "iommufd,id=iommufd0"]
         for i, h in enumerate(host.split("+")):
             dev = "vfio-pci,host=%s,id=ra%d" % (h, i)
+            if opts.backend == "iommufd":
+                dev += ",iommufd=iommufd0"
             if opts.enable_migration:
                 dev += ",enable-migration=%s" % opts.enable_migration
             dev += opts.vfio_opts
@@ -249,7 +278,8 @@ class VM:
                  "-boot", "strict=on"] + devs
         if opts.guest:
             args += ["-kernel", opts.guest, "-append", opts.append]
-        for t in opts.trace:
+        for t in opts.trace + (TRACKING_TRACES if opts.dirty_tracking
+                               else []):
             args += ["-trace", t]
         args += opts.extra
         args += opts.src_extra if incoming is None else opts.dst_extra
@@ -391,6 +421,44 @@ def memory_use(*vms):
     return ", ".join(out)
 
 
+REFACCEL_REG_TEST_FLAGS = 0x2000
+REFACCEL_TEST_DT_LOSE = 1 << 3
+
+
+def test_flags(bdf, clear=0):
+    """Read TEST_FLAGS of function @bdf through its sysfs BAR0 (no VFIO
+    user may hold the function), clear the @clear bits, return the value
+    read back, as (before, after).  Memory decode is turned on for the
+    access if it is off."""
+    import mmap
+    import struct
+    d = "/sys/bus/pci/devices/%s" % bdf
+    with open(d + "/config", "r+b", buffering=0) as cfg:
+        cfg.seek(4)
+        cmd = struct.unpack("<H", cfg.read(2))[0]
+        if not cmd & 2:
+            cfg.seek(4)
+            cfg.write(struct.pack("<H", cmd | 2))
+        try:
+            with open(d + "/resource0", "r+b", buffering=0) as f:
+                m = mmap.mmap(f.fileno(), REFACCEL_REG_TEST_FLAGS + 4096)
+                try:
+                    regs = memoryview(m).cast("I")
+                    i = REFACCEL_REG_TEST_FLAGS // 4
+                    v0 = regs[i]
+                    if clear and v0 & clear:
+                        regs[i] = v0 & ~clear
+                    v = regs[i]
+                    regs.release()
+                finally:
+                    m.close()
+        finally:
+            if not cmd & 2:
+                cfg.seek(4)
+                cfg.write(struct.pack("<H", cmd))
+    return v0, v
+
+
 def dump_log(vm, lines=60):
     text = vm.stderr_text().splitlines()
     if not text:
@@ -410,6 +478,7 @@ class Lane:
         self.seq = 0
         self.step = None        # the test a failure is reported under
         self.planned = []       # tests of the scenario not reported yet
+        self.tracking = []      # per migration: what the source traced
 
     # -- TAP-ish output --
     def plan(self, *names):
@@ -417,7 +486,11 @@ class Lane:
         current one as "not ok" and the rest as skipped, so the number of
         TAP lines does not depend on where a scenario fails."""
         self.planned = list(names)
-        self.step = names[0]
+        if self.opts.dirty_tracking:
+            self.planned.append(self.tracking_test())
+        if self.dt_lose():
+            self.planned.append("dt-lose-cleared")
+        self.step = self.planned[0]
 
     def result(self, name, ok, detail=""):
         if not ok:
@@ -542,6 +615,7 @@ class Lane:
         if blocked:
             log("%s: blocked-reasons: %s" % (label, "; ".join(blocked)))
         before = src.serial.progress() if opts.guest else None
+        err0 = len(src.stderr_text())
         t0 = time.monotonic()
         src.qmp.cmd("migrate", uri=dst.incoming)
         statuses = []
@@ -584,7 +658,95 @@ class Lane:
         src.qmp.poll_events()
         passes = src.qmp.take_events("MIGRATION_PASS")
         info["_passes"] = max([e["data"]["pass"] for e in passes] or [0])
+        if opts.dirty_tracking:
+            self.note_tracking(label, src, err0, info)
         return info
+
+    # -- which dirty tracking QEMU used --
+    def tracking_test(self):
+        return {"device": "device-dirty-tracking",
+                "type1": "type1-dirty-tracking"}[self.opts.dirty_tracking]
+
+    def note_tracking(self, label, src, err0, info):
+        """What the source QEMU traced about dirty tracking during one
+        migration (its stderr from the migrate command on)."""
+        text = src.stderr_text()
+        t = {"label": label, "status": info.get("status"), "start": 0,
+             "bitmaps": 0, "dirty_pages": 0, "iommu_dirty": 0,
+             "backend": set(), "hwpt_flags": set()}
+        for m in TRACE_LINE_RE.finditer(text):
+            ev, rest = m.group(1), m.group(2)
+            if ev == "vfio_attach_device":
+                t["backend"].add("container")
+            elif ev == "iommufd_cdev_getfd":
+                t["backend"].add("iommufd")
+            elif ev == "iommufd_backend_alloc_hwpt":
+                f = re.search(r"flags=(0x[0-9a-f]+)", rest)
+                t["hwpt_flags"].add(f.group(1) if f else "?")
+            if m.start() < err0:
+                continue        # boot time: backend and HWPT only
+            if ev == "vfio_device_dirty_tracking_start":
+                t["start"] += 1
+            elif ev == "vfio_get_dirty_bitmap":
+                t["bitmaps"] += 1
+                d = re.search(r"dirty_pages=(\d+)", rest)
+                t["dirty_pages"] += int(d.group(1)) if d else 0
+            elif ev in ("iommufd_backend_set_dirty",
+                        "iommufd_backend_get_dirty_bitmap"):
+                t["iommu_dirty"] += 1
+        t["no_tracking_warning"] = NO_TRACKING_MSG in text
+        t["backend"] = "+".join(sorted(t["backend"])) or "?"
+        t["hwpt_flags"] = ",".join(sorted(t["hwpt_flags"])) or "-"
+        log("%s: dirty tracking: backend %s (HWPT flags %s), device DMA "
+            "logging started %d time(s), %d dirty bitmaps fetched (%d dirty "
+            "pages), %d IOMMUFD dirty-tracking calls%s" % (
+                label, t["backend"], t["hwpt_flags"], t["start"],
+                t["bitmaps"], t["dirty_pages"], t["iommu_dirty"],
+                ", QEMU warned: " + NO_TRACKING_MSG
+                if t["no_tracking_warning"] else ""))
+        log("metric: %s dirty-tracking backend=%s dma-logging-starts=%d "
+            "bitmaps=%d dirty-pages=%d iommufd-dirty=%d" % (
+                label, t["backend"], t["start"], t["bitmaps"],
+                t["dirty_pages"], t["iommu_dirty"]))
+        self.tracking.append(t)
+
+    def check_tracking(self):
+        """Every migration of the scenario used the expected dirty
+        tracking: device (the driver's DMA logging: started, bitmaps
+        fetched, no IOMMUFD dirty tracking, no "doesn't support" warning)
+        or type1 (the container's: bitmaps fetched, no DMA logging)."""
+        want = self.opts.dirty_tracking
+        name = self.tracking_test()
+        if not self.tracking:
+            self.result(name, True, "SKIP no migration in this scenario")
+            return
+        bad = []
+        for t in self.tracking:
+            why = []
+            if t["bitmaps"] < 1:
+                why.append("no dirty bitmap fetched")
+            if t["iommu_dirty"]:
+                why.append("IOMMUFD dirty tracking used")
+            if want == "device":
+                if t["start"] < 1:
+                    why.append("device DMA logging never started")
+                if t["no_tracking_warning"]:
+                    why.append("QEMU says the device has no dirty tracking")
+                if t["backend"] != self.opts.backend:
+                    why.append("backend %s, not %s" % (t["backend"],
+                                                       self.opts.backend))
+            else:
+                if t["start"]:
+                    why.append("device DMA logging started")
+                if t["backend"] != "container":
+                    why.append("backend %s" % t["backend"])
+            if why:
+                bad.append("%s: %s" % (t["label"], ", ".join(why)))
+        self.result(name, not bad, "; ".join(bad) or "%d migration(s), "
+                    "backend %s, %d DMA logging start(s), %d bitmaps" % (
+                        len(self.tracking), self.tracking[0]["backend"],
+                        sum(t["start"] for t in self.tracking),
+                        sum(t["bitmaps"] for t in self.tracking)))
 
     def report(self, label, info):
         ram = info.get("ram", {})
@@ -636,7 +798,10 @@ class Lane:
         sst = src.status()
         log("%s: destination %s, source %s; %s" % (label, st, sst,
                                                   memory_use(src, dst)))
-        if self.drives_device():
+        if self.expect_corruption():
+            log("%s: mode=dtlose with device dirty tracking: the "
+                "destination may stall on completions it never got" % label)
+        elif self.drives_device():
             self.check_dst_progress(label, src, dst, info)
         for vm in (src, dst):
             self.show_errors(label, vm)
@@ -683,14 +848,64 @@ class Lane:
             time.sleep(0.5)
         return None
 
+    def verdict_test(self, name):
+        if self.expect_corruption():
+            return name + "-guest-detects-lost-writes"
+        return name + "-guest-verdict"
+
     def verdicts(self, name):
-        return [name + "-guest-verdict"] if self.opts.guest else []
+        return [self.verdict_test(name)] if self.opts.guest else []
+
+    def dt_lose(self):
+        """The workload sets REFACCEL_TEST_DT_LOSE: the device's DMA dirty
+        tracker misses every write the device makes (negative control)."""
+        return bool(self.opts.guest) and \
+            "mode=dtlose" in self.opts.append.split()
+
+    def expect_corruption(self):
+        """Lost device writes show on the destination only when QEMU
+        relies on the device's tracker; type1 reports every pinned page
+        dirty, so the same guest must then pass."""
+        return self.dt_lose() and self.opts.dirty_tracking == "device"
 
     def end_guest(self, vm, name):
         if not self.opts.guest:
             return
         v = self.guest_verdict(vm)
-        self.result(name + "-guest-verdict", v == "PASS", v or "no verdict")
+        st = STREAM_RE.search(vm.serial.text())
+        st = tuple(int(x) for x in st.groups()) if st else None
+        if st:
+            log("%s: guest stream: %d pages, %d FILLs, %d checks, %d bad "
+                "(%d at the end), %d unfinished" % ((vm.name,) + st))
+            log("metric: %s stream-fills=%d stream-checks=%d stream-bad=%d"
+                % (name, st[1], st[2], st[3]))
+        if not self.expect_corruption():
+            self.result(name + "-guest-verdict", v == "PASS",
+                        v or "no verdict")
+            return
+        # the negative control passes only if the stream check caught it
+        ok = bool(v) and v.startswith("FAIL") and bool(st) and st[3] > 0
+        self.result(self.verdict_test(name), ok, "%s; stream %s" % (
+            v or "no verdict", "%d of %d checks bad" % (st[3], st[2])
+            if st else "line missing"))
+
+    def clear_dt_lose(self):
+        """No later scenario may run with a lying tracker: check that
+        DT_LOSE is off on every function of the scenario once its QEMUs
+        are gone (the function reset on close clears TEST_FLAGS already),
+        and clear it through sysfs if not."""
+        bdfs = self.opts.host_a.split("+") + self.opts.host_b.split("+")
+        left = []
+        for bdf in bdfs:
+            try:
+                v0, v = test_flags(bdf, clear=REFACCEL_TEST_DT_LOSE)
+            except OSError as e:
+                left.append("%s: %s" % (bdf, e))
+                continue
+            log("%s: TEST_FLAGS 0x%x, now 0x%x" % (bdf, v0, v))
+            if v & REFACCEL_TEST_DT_LOSE:
+                left.append("%s: TEST_FLAGS 0x%x" % (bdf, v))
+        self.result("dt-lose-cleared", not left, "; ".join(left))
 
     def drives_device(self):
         """The guest submits work (not an idle SeaBIOS guest, not the
@@ -769,15 +984,33 @@ class Lane:
         """Force several pre-copy iterations: a downtime limit nothing can
         meet, then, once N dirty syncs happened, one that can be met."""
         o = self.opts
-        self.plan("precopy-iterations", *self.verdicts("precopy-iterations"))
+        self.plan("precopy-iterations",
+                  *(["stream-during-precopy"] if o.stream_iterations
+                    else []), *self.verdicts("precopy-iterations"))
         src = self.start_src(o.host_a)
         dst = self.start_dst(o.host_b, self.caps())
         name = "precopy-iterations"
-        state = {"relaxed": False}
+        # intervals between two polls that saw both new dirty syncs and
+        # new stream FILLs of the guest's device (source serial log)
+        state = {"relaxed": False, "syncs": 0, "streamed": None,
+                 "intervals": 0, "fills": 0}
 
         def relax(info):
             syncs = info.get("ram", {}).get("dirty-sync-count", 0)
-            if not state["relaxed"] and syncs >= o.iterations:
+            if o.stream_iterations and info.get("status") == "active":
+                streamed = src.serial.streamed()
+                if (state["streamed"] is not None and streamed is not None
+                        and syncs > state["syncs"] and
+                        streamed > state["streamed"]):
+                    state["intervals"] += 1
+                    state["fills"] += streamed - state["streamed"]
+                    log("%s: dirty syncs %d -> %d, stream FILLs %d -> %d" % (
+                        name, state["syncs"], syncs, state["streamed"],
+                        streamed))
+                state["syncs"] = syncs
+                state["streamed"] = streamed
+            if not state["relaxed"] and syncs >= o.iterations and \
+                    state["intervals"] >= o.stream_iterations:
                 log("%s: %d dirty syncs: now %s" % (name, syncs,
                                                     self.normal()))
                 src.set_params(self.normal())
@@ -793,6 +1026,14 @@ class Lane:
         ok = syncs >= o.iterations
         self.result(name, ok, "%s dirty syncs, downtime %s ms" % (
             syncs, info.get("downtime")))
+        if o.stream_iterations:
+            log("metric: %s stream-intervals=%d stream-fills-precopy=%d" % (
+                name, state["intervals"], state["fills"]))
+            self.result("stream-during-precopy",
+                        state["intervals"] >= o.stream_iterations,
+                        "%d poll intervals with new dirty syncs and new "
+                        "device stream writes (%d FILLs of 4 KiB)" % (
+                            state["intervals"], state["fills"]))
         self.finish(src)
         self.end_guest(dst, name)
         self.finish(dst)
@@ -981,6 +1222,15 @@ def main():
                     help="TCG translation buffer, MiB (0: QEMU default)")
     ap.add_argument("--enable-migration", default="on",
                     help="vfio-pci enable-migration= (on, auto, off, '')")
+    ap.add_argument("--backend", choices=("container", "iommufd"),
+                    default="container",
+                    help="VFIO backend: the legacy container (host= "
+                    "only), or -object iommufd + iommufd= on the device")
+    ap.add_argument("--dirty-tracking", choices=("", "device", "type1"),
+                    default="",
+                    help="trace QEMU's dirty tracking and check that every "
+                    "migration used this one (test device-dirty-tracking "
+                    "or type1-dirty-tracking)")
     ap.add_argument("--vfio-opts", default="",
                     help="more ',prop=val' for -device vfio-pci")
     ap.add_argument("--extra", action="append", default=[],
@@ -1014,6 +1264,10 @@ def main():
                     "see Lane.normal()")
     ap.add_argument("--iterations", type=int, default=4,
                     help="precopy-iters: dirty syncs before switchover")
+    ap.add_argument("--stream-iterations", type=int, default=0,
+                    help="precopy-iters: also wait for N polls that saw "
+                    "both new dirty syncs and new device stream writes "
+                    "of the guest (test stream-during-precopy)")
     ap.add_argument("--interrupt-at", choices=("vfio", "ram"),
                     default="vfio",
                     help="cancel-retry, kill-dst: act once the device's "
@@ -1041,15 +1295,20 @@ def main():
     lane = Lane(opts)
     try:
         SCENARIOS[opts.scenario](lane)
+        if opts.dirty_tracking:
+            lane.check_tracking()
     except (Failure, QMPError, OSError, subprocess.SubprocessError) as e:
         failed = lane.step or opts.scenario
         lane.result(failed, False, str(e))
         for vm in lane.vms:
             dump_log(vm)
         for name in list(lane.planned):
-            lane.result(name, True, "SKIP after %s failed" % failed)
+            if name != "dt-lose-cleared":
+                lane.result(name, True, "SKIP after %s failed" % failed)
     finally:
         lane.cleanup()
+        if lane.dt_lose():
+            lane.clear_dt_lose()
     return 1 if lane.failed else 0
 
 

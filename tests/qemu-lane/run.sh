@@ -24,6 +24,17 @@
 #                        fresh directory under /tmp; pass a --rwdir to
 #                        keep them)
 #   REFACCEL_KO          the module, as for tools/vm/bind.sh
+#   REFACCEL_LANE_MIGRATION
+#                        on (default): -device vfio-pci,...,enable-migration=on
+#                        and QEMU must use the type1 container's dirty
+#                        tracking (test LABEL/type1-dirty-tracking);
+#                        auto: no enable-migration= (QEMU's default, auto)
+#                        and QEMU must use the device's DMA logging (test
+#                        LABEL/device-dirty-tracking); needs a kernel with
+#                        IOMMUFD (the own kernel)
+#   REFACCEL_LANE_BACKEND
+#                        container (default): the legacy VFIO container;
+#                        iommufd: -object iommufd + iommufd= on the device
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,17 +67,20 @@ tap_lines() {
 	done
 }
 
-# The kernel log since the last call (kept whole for the splat gate).
+# The kernel log since the last call, in $klog (kept whole for the splat
+# gate).  Not in a subshell: klog_seen must advance.
 klog_seen=0
+klog=
 klog_new() {
 	local all
 	all=$(dmesg 2>/dev/null)
-	printf '%s\n' "$all" | tail -n +$((klog_seen + 1))
+	klog=$(printf '%s\n' "$all" | tail -n +$((klog_seen + 1)))
 	klog_seen=$(printf '%s\n' "$all" | wc -l)
 }
 
 dmesg_delta() {	# print the new kernel log lines as comments
-	klog_new | sed 's/^/# dmesg: /'
+	klog_new
+	[ -z "$klog" ] || printf '%s\n' "$klog" | sed 's/^/# dmesg: /'
 }
 
 qemu=${QEMU_LANE_QEMU:-/usr/bin/qemu-system-x86_64}
@@ -88,6 +102,8 @@ decodeoff|pingpong|--append "mode=decodeoff"
 reboot|reset|--loops 3
 stop-cont|stop-cont|--loops 20
 two-functions|pingpong|--host-a A+A2 --host-b B+B2
+dirty-stream|precopy-iters|--iterations 6 --stream-iterations 6 --append "stream=256"
+dtlose|precopy-iters|--iterations 4 --stream-iterations 4 --append "mode=dtlose stream=256 timeout=10"
 '
 labels=${QEMU_LANE_SCENARIOS:-all}
 [ $# -gt 0 ] && labels="$*"
@@ -95,9 +111,28 @@ labels=${QEMU_LANE_SCENARIOS:-all}
 logdir=${QEMU_LANE_LOGDIR:-$(mktemp -d /tmp/qemu-lane.XXXXXX)}
 mkdir -p "$logdir"
 
+# The mode: which enable-migration, which backend, which dirty tracking
+# QEMU must use (qmp_migrate.py checks it from its -trace output).
+migration=${REFACCEL_LANE_MIGRATION:-on}
+backend=${REFACCEL_LANE_BACKEND:-container}
+mode_args=(--backend "$backend")
+case "$migration" in
+on)	mode_args+=(--enable-migration on)
+	# type1 reports every pinned page; iommufd without IOMMU dirty
+	# tracking reports nothing at all (QEMU marks all RAM dirty itself)
+	[ "$backend" = container ] && mode_args+=(--dirty-tracking type1) ;;
+auto)	mode_args+=(--enable-migration "" --dirty-tracking device) ;;
+*)	echo "# qemu-lane: REFACCEL_LANE_MIGRATION must be on or auto"; exit 2 ;;
+esac
+case "$backend" in
+container|iommufd) ;;
+*)	echo "# qemu-lane: REFACCEL_LANE_BACKEND must be container or iommufd"; exit 2 ;;
+esac
+
 echo "# qemu-lane: kernel $(uname -r), $("$qemu" --version | head -n1)"
 echo "# qemu-lane: guest ${guest:-idle SeaBIOS}, logs in $logdir"
 echo "# qemu-lane: $(grep MemTotal /proc/meminfo), $(nproc) CPUs"
+echo "# qemu-lane: mode enable-migration=$migration backend=$backend"
 dmesg -c >/dev/null 2>&1
 tests/splat-gate.sh begin
 
@@ -105,6 +140,28 @@ if tools/vm/bind.sh refaccel-vfio-pci 2>&1 | sed 's/^/# /'; then
 	tap ok bind-refaccel-vfio-pci
 else
 	tap not-ok bind-refaccel-vfio-pci
+fi
+# The driver's DMA logging (dirty.c; log_ops only with CONFIG_IOMMUFD_DRIVER)
+# logs start, stop and every request it refuses with dev_dbg: with the
+# module and function names prefixed (+pmf) they are counted per scenario
+# below.
+ddc=/proc/dynamic_debug/control
+[ -w $ddc ] || ddc=/sys/kernel/debug/dynamic_debug/control
+echo 'module refaccel_vfio_pci file dirty.c +pmf' >$ddc 2>/dev/null
+nsites=$(grep -c '/dirty\.c:[0-9]* \[refaccel_vfio_pci\]' $ddc 2>/dev/null)
+echo "# qemu-lane: dynamic debug: ${nsites:-0} call sites of dirty.c in refaccel_vfio_pci on (+pmf)"
+# What the driver decided at bind time (log_ops registered or why not).
+klog_bind=$(dmesg | grep -E 'refaccel-vfio-pci [0-9a-f:.]+: DMA dirty tracking: ')
+printf '%s\n' "$klog_bind" | sed 's/^/# qemu-lane: /'
+if [ "$migration" = auto ]; then
+	if [ -n "$klog_bind" ] && ! printf '%s\n' "$klog_bind" | grep -vq 'log_ops registered'; then
+		tap ok driver-log-ops-registered
+	else
+		tap not-ok driver-log-ops-registered "enable-migration=auto needs the driver's DMA logging"
+	fi
+fi
+if [ "$backend" = iommufd ] && [ ! -c /dev/iommu ]; then
+	tap not-ok backend-iommufd "no /dev/iommu: this kernel has no IOMMUFD"
 fi
 mapfile -t bdfs < <(for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11ac ] &&
@@ -124,6 +181,42 @@ b2=${bdfs[3]:-}
 echo "# qemu-lane: A=$a B=$b${a2:+ A2=$a2 B2=$b2}"
 lspci -vv -s "$a" 2>/dev/null | grep -E '^[0-9a-f]|Region|MSI-X|Vector table|PBA' | sed 's/^/# lspci A: /'
 dmesg_delta >/dev/null
+
+# The dev_dbg lines of dirty.c, with dynamic debug's +mf prefix:
+# "refaccel_vfio_pci:FUNC: refaccel-vfio-pci BDF: ..."
+dbg_pat='refaccel_vfio_pci:[A-Za-z0-9_]+: refaccel-vfio-pci [0-9a-f:.]+: '
+
+# driver_logging LABEL SCENARIO LINES: summarize the driver's DMA logging
+# lines of a scenario; with device dirty tracking expected, a scenario that
+# migrates must show the driver starting and stopping the logging, and no
+# request it refused.  (A report that succeeds logs nothing: QEMU's
+# vfio_get_dirty_bitmap traces count those, see qmp_migrate.py.)
+driver_logging() {
+	local label=$1 sc=$2 lines=$3 nl starts stops refused
+	nl=$(printf '%s' "$lines" | grep -c .)
+	if [ "$nl" -gt 0 ]; then
+		echo "# $label: $nl DMA logging debug lines from the driver (function, message):"
+		printf '%s\n' "$lines" | sed -E 's/.*refaccel_vfio_pci:[A-Za-z0-9_]+: refaccel-vfio-pci ([0-9a-f:.]+): ([^:0-9]*).*/\1 \2/' |
+			sort | uniq -c | sed 's/^ */#   /'
+		printf '%s\n' "$lines" | head -n 4 | sed 's/^/# dmesg: /'
+		[ "$nl" -gt 8 ] && echo "# dmesg: ..."
+		[ "$nl" -gt 4 ] && printf '%s\n' "$lines" | tail -n $((nl > 8 ? 4 : nl - 4)) | sed 's/^/# dmesg: /'
+	fi
+	[ "$migration" = auto ] || return 0
+	[ "$sc" = stop-cont ] && return 0	# no migration, no logging
+	starts=$(printf '%s\n' "$lines" | grep -c "$dbg_start")
+	stops=$(printf '%s\n' "$lines" | grep -c "$dbg_stop")
+	refused=$(printf '%s\n' "$lines" | grep -Ec "$dbg_refused")
+	if [ "$starts" -gt 0 ] && [ "$stops" -gt 0 ] && [ "$refused" = 0 ]; then
+		tap ok "$label/driver-dma-logging" "$starts start(s), $stops stop(s)"
+	else
+		tap not-ok "$label/driver-dma-logging" "$starts start(s), $stops stop(s), $refused refused request(s) in the driver's debug log"
+	fi
+}
+# The messages of dirty.c: start, stop, and the requests it refuses.
+dbg_start=': DMA logging started: '
+dbg_stop=': DMA logging stopped$'
+dbg_refused=': DMA logging( report)? .*(not a power|empty range|already started|span more|not aligned|not inside|while not started)'
 
 # Lines the driver logs when an arc failed or a reset cut a migration
 # short: then QEMU reset the device behind the guest's back.
@@ -145,7 +238,7 @@ for label in $labels; do
 	esac
 	extra=$(echo "$extra" | sed -e "s/A2/$a2/g; s/B2/$b2/g" \
 		-e "s/--host-a A+/--host-a $a+/; s/--host-b B+/--host-b $b+/")
-	args=(--qemu "$qemu" --host-a "$a" --host-b "$b")
+	args=(--qemu "$qemu" --host-a "$a" --host-b "$b" "${mode_args[@]}")
 	[ -n "$guest" ] && args+=(--guest "$guest")
 	# QEMU_LANE_ARGS and the plan are shell words: quotes work.
 	eval "args+=(${QEMU_LANE_ARGS:-} $extra)"
@@ -158,8 +251,10 @@ for label in $labels; do
 	if [ "$rc" != 0 ] && [ "$nfail" = "$before" ]; then
 		tap not-ok "$label" "qmp_migrate.py exited with ${rc:-?}"
 	fi
-	klog=$(klog_new)
-	[ -n "$klog" ] && printf '%s\n' "$klog" | sed 's/^/# dmesg: /'
+	klog_new
+	dlog=$(printf '%s\n' "$klog" | grep -E "$dbg_pat")
+	[ -n "$klog" ] && printf '%s\n' "$klog" | grep -Ev "$dbg_pat" | sed 's/^/# dmesg: /'
+	driver_logging "$label" "$sc" "$dlog"
 	if printf '%s\n' "$klog" | grep -Eq "$reset_pat"; then
 		tap not-ok "$label/no-device-reset" "the driver logged a failed arc or a reset mid-migration"
 	else

@@ -30,6 +30,8 @@ _Static_assert(sizeof(struct refaccel_cpl) == REFACCEL_CPL_SIZE, "cpl");
 #define ACK_BATCH	8
 #define TAG_MAGIC	0x5247u	/* "RG" in bits 63..48 of every tag */
 #define MAX_REPORTS	20
+#define STREAM_MAX	256	/* pages of the device-only stream region */
+#define PAGE		4096
 
 #define COM1		0x3f8
 #define PCI_COMMAND	0x04
@@ -244,7 +246,9 @@ static struct {
 	u32 timeout_s;
 	u32 depth;
 	u32 seed;
-} opt = { .timeout_s = 60, .depth = 16, .seed = 1 };
+	u32 stream;		/* pages of the stream region in use */
+	u32 dtlose;		/* set REFACCEL_TEST_DT_LOSE on every function */
+} opt = { .timeout_s = 60, .depth = 16, .seed = 1, .stream = 64 };
 
 static int prefix(const char *s, const char *p, const char **rest)
 {
@@ -291,6 +295,8 @@ static void parse_cmdline(const char *cl)
 				opt.nodev = 2;
 			else if (end - v == 3 && prefix(v, "run", &v))
 				opt.nodev = 0;
+			else if (end - v == 6 && prefix(v, "dtlose", &v))
+				opt.dtlose = 1;
 			else
 				ok = 0;
 		} else if (prefix(tok, "count=", &v)) {
@@ -310,6 +316,10 @@ static void parse_cmdline(const char *cl)
 		} else if (prefix(tok, "seed=", &v)) {
 			n = parse_u32(v, end, &ok);
 			opt.seed = ok ? n : opt.seed;
+		} else if (prefix(tok, "stream=", &v)) {
+			n = parse_u32(v, end, &ok);
+			ok = ok && n <= STREAM_MAX;
+			opt.stream = ok ? n : opt.stream;
 		} else if (prefix(tok, "reassign=", &v)) {
 			n = parse_u32(v, end, &ok);
 			opt.reassign = ok ? n : opt.reassign;
@@ -512,9 +522,10 @@ static u8 poison(u32 seed, u32 i)
 
 /* ---- state ---- */
 
-enum job { J_NOP, J_COPY, J_FILL, J_CRC, J_LDST, J_SRAMRD, J_MAX };
+enum job { J_NOP, J_COPY, J_FILL, J_CRC, J_LDST, J_SRAMRD, J_STREAM, J_MAX };
 static const char *const job_name[J_MAX] = {
 	"NOP", "COPY", "FILL", "CRC32C", "LOAD+STORE", "STORE(SRAM)",
+	"FILL(stream)",
 };
 enum { S_FREE, S_BUSY, S_DONE, S_BAD };
 
@@ -522,6 +533,7 @@ struct slot {
 	u32 seq;		/* tag sequence number of its first descriptor */
 	u32 seed;		/* source area and poison */
 	u32 ref_seed;		/* J_SRAMRD: whose data the SRAM holds */
+				/* J_STREAM: ref_soff is the stream page */
 	u32 value;		/* FILL pattern, CRC seed */
 	u32 result;		/* CRC32C result from the completion */
 	u16 len, soff, doff, ref_soff;
@@ -562,6 +574,18 @@ static struct buf pool[NSLOTS] __aligned(64);
 static struct slot slots[NSLOTS];
 static u8 ref_a[SLOT_BYTES] __aligned(4);
 static u8 ref_b[SLOT_BYTES] __aligned(4);
+
+/*
+ * The stream region: only the device writes it (whole-page FILLs), the CPU
+ * only reads it, so after a migration its pages are right only if the
+ * device's writes were tracked as dirty.  The expected pattern of each page
+ * lives in CPU-written memory.
+ */
+static u32 stream_mem[STREAM_MAX][PAGE / 4] __aligned(PAGE);
+static u32 stream_val[STREAM_MAX];	/* FILL value, 0: never written */
+static u32 stream_seq[STREAM_MAX];	/* tag sequence of the last FILL */
+static u8 stream_busy[STREAM_MAX];	/* that FILL has not completed */
+static u32 stream_next, streamed, stream_checked, stream_bad;
 
 static struct rfn fns[MAX_FNS];
 static u32 nfns, nfound;
@@ -824,6 +848,13 @@ static int fn_init(struct rfn *f, int idx)
 	msg("function %d " BDF_FMT " bar0=0x%08x caps=0x%08x sram=0x%x max_xfer=0x%x latency_ns=%u",
 	    idx, BDF_ARG(bdf), bar0 & ~0xfu, f->caps, f->sram_size,
 	    f->max_xfer, rd(f, REFACCEL_REG_OP_LATENCY_NS));
+	if (opt.dtlose) {
+		/* the negative control: the device's DMA dirty tracker lies */
+		wr(f, REFACCEL_REG_TEST_FLAGS,
+		   rd(f, REFACCEL_REG_TEST_FLAGS) | REFACCEL_TEST_DT_LOSE);
+		msg("function %d " BDF_FMT " mode=dtlose: TEST_FLAGS=0x%x",
+		    idx, BDF_ARG(bdf), rd(f, REFACCEL_REG_TEST_FLAGS));
+	}
 	return 0;
 }
 
@@ -837,6 +868,25 @@ static int first_diff(const u8 *a, const u8 *b, u32 n)
 		if (a[i] != b[i])
 			return i;
 	return -1;
+}
+
+/* Does stream page p hold its last FILL?  0 if so (or unknown yet). */
+static int stream_check(u32 p, const char *when)
+{
+	u32 i, v = stream_val[p];
+
+	if (!v || stream_busy[p])
+		return 0;
+	stream_checked++;
+	for (i = 0; i < PAGE / 4; i++) {
+		if (stream_mem[p][i] != v) {
+			report("%s: stream page %u (seq %u) word %u is 0x%08x, not 0x%08x",
+			       when, p, stream_seq[p], i, stream_mem[p][i], v);
+			stream_bad++;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Is a finished slot's memory what it must be?  0 if so. */
@@ -959,6 +1009,9 @@ static int submit_job(struct rfn *f)
 		job = J_COPY;
 	if ((job == J_LDST || job == J_SRAMRD) && !f->nreg)
 		job = J_COPY;
+	if (job == J_STREAM && (!opt.stream || stream_busy[stream_next] ||
+				f->max_xfer < PAGE))
+		job = J_COPY;
 
 	s->seq = next_seq;
 	s->seed = mix(next_seq ^ mix(opt.seed));
@@ -1027,6 +1080,22 @@ static int submit_job(struct rfn *f)
 		put_desc(f, s, 0, REFACCEL_OP_STORE, s->len, sram,
 			 (u32)b->dst + s->doff, 0);
 		break;
+	case J_STREAM:
+		/* the last FILL of the page must be there before the next */
+		i = stream_next;
+		stream_next = (stream_next + 1) % opt.stream;
+		if (stream_check(i, "before rewrite"))
+			wrong++;
+		s->len = 0;
+		s->ref_soff = i;
+		s->value = mix(s->seq ^ 0x5354524du) ?: 1;
+		stream_val[i] = s->value;
+		stream_seq[i] = s->seq;
+		stream_busy[i] = 1;
+		streamed++;
+		put_desc(f, s, 0, REFACCEL_OP_FILL, PAGE, 0,
+			 (u32)stream_mem[i], s->value);
+		break;
 	}
 	return 1;
 }
@@ -1065,8 +1134,8 @@ static u32 last_pr_ms, last_pr_cpl;
 
 static void progress(void)
 {
-	msg("progress submitted=%u completed=%u wrong=%u", submitted,
-	    completed, wrong);
+	msg("progress submitted=%u completed=%u wrong=%u streamed=%u", submitted,
+	    completed, wrong, streamed);
 	last_pr_cpl = completed;
 	last_pr_ms = now_ms;
 }
@@ -1078,6 +1147,7 @@ static const u8 job_op[J_MAX][2] = {
 	[J_CRC] = { REFACCEL_OP_CRC32C },
 	[J_LDST] = { REFACCEL_OP_LOAD, REFACCEL_OP_STORE },
 	[J_SRAMRD] = { REFACCEL_OP_STORE },
+	[J_STREAM] = { REFACCEL_OP_FILL },
 };
 
 static void handle_cpl(struct rfn *f, u64 tag, u32 result, u32 status,
@@ -1150,6 +1220,13 @@ static void handle_cpl(struct rfn *f, u64 tag, u32 result, u32 status,
 	}
 	if (s->pending)
 		return;
+	if (s->job == J_STREAM && stream_seq[s->ref_soff] == s->seq) {
+		stream_busy[s->ref_soff] = 0;
+		if (!s->failed && stream_check(s->ref_soff, "completion")) {
+			s->failed = 1;
+			wrong++;
+		}
+	}
 	s->state = S_DONE;
 	if (s->failed) {
 		s->state = S_BAD;
@@ -1388,6 +1465,14 @@ void kmain(u32 magic, u32 *mbi)
 	}
 	wrong += nbad;
 	msg("re-verified %u slots, %u bad", nver, nbad);
+	/* and every stream page its last FILL: proof no dirty page was lost */
+	for (i = 0, nbad = 0, nver = 0; i < opt.stream; i++) {
+		nver += stream_busy[i];
+		nbad += stream_check(i, "re-verify") ? 1 : 0;
+	}
+	wrong += nbad;
+	msg("stream: %u pages, %u FILLs, %u checks, %u bad (%u at the end), %u unfinished",
+	    opt.stream, streamed, stream_checked, stream_bad, nbad, nver);
 	for (i = 0; i < nfns; i++) {
 		struct rfn *f = &fns[i];
 		u32 cnt = rd(f, REFACCEL_REG_CNT_COMPLETED);
@@ -1403,6 +1488,9 @@ void kmain(u32 magic, u32 *mbi)
 		}
 		if (!fail_reason[0])
 			check_halted(f);
+		if (opt.dtlose)
+			wr(f, REFACCEL_REG_TEST_FLAGS, rd(f, REFACCEL_REG_TEST_FLAGS) &
+			   ~REFACCEL_TEST_DT_LOSE);
 	}
 	finish();
 }
