@@ -86,6 +86,7 @@ done
 # The uAPI-level live migration A -> B (what `make demo` showed before the
 # QEMU lane existed), and the stream it saved, checked by vmig-decode.
 echo "# --- uAPI demo ---"
+tests/trace-check.sh begin
 if tools/vm/bind.sh refaccel-vfio-pci >/dev/null &&
    "$st/refaccel_migrate_demo" -o /tmp/refaccel-stream.bin 2>&1 | sed 's/^/# /' &&
    tools/vmig-decode/vmig-decode -q /tmp/refaccel-stream.bin | sed 's/^/# /'; then
@@ -99,6 +100,11 @@ fi
 # does.  SKIPs where the kernel or the function offers no DMA logging.
 echo "# --- DMA logging benchmark ---"
 tap_lines < <(tests/dirty-bench.sh)
+# The driver's tracepoints through tracefs: what the demo's migration and
+# (where DMA logging is offered) the benchmark must have produced.
+dma=
+[ -n "$(grep -s 'log_ops registered' <(dmesg))" ] && dma=dma
+tap_lines < <(tests/trace-check.sh check $dma)
 
 # The kernel's mtty sample through the same migration uAPI.
 if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then

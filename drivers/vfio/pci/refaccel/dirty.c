@@ -26,6 +26,7 @@
 #include <linux/vfio.h>
 
 #include "mig.h"
+#include "trace.h"
 
 /* iova_bitmap_set() (IOMMUFD_DRIVER) lives in the IOMMUFD namespace */
 #if IS_ENABLED(CONFIG_IOMMUFD_DRIVER)
@@ -228,9 +229,10 @@ static bool vmig_log_covers(struct vmig_log *log, u64 iova, u64 last)
  * walks upwards), so a sweep clears it; a report in its middle reports it
  * again next time, which costs pages, never correctness.
  */
-static void vmig_log_report_stale(struct vmig_log *log, u64 iova, u64 last,
-				  struct iova_bitmap *dirty)
+static u64 vmig_log_report_stale(struct vmig_log *log, u64 iova, u64 last,
+				 struct iova_bitmap *dirty)
 {
+	u64 bytes = 0;
 	u32 i;
 
 	for (i = 0; i < log->nr; i++) {
@@ -241,6 +243,7 @@ static void vmig_log_report_stale(struct vmig_log *log, u64 iova, u64 last,
 		if (r->stale_start > r->stale_last || lo > hi)
 			continue;
 		iova_bitmap_set(dirty, lo, hi - lo + 1);
+		bytes += hi - lo + 1;
 		if (iova <= r->stale_start) {
 			if (hi == r->stale_last) {
 				r->stale_start = 1;	/* all reported */
@@ -252,6 +255,7 @@ static void vmig_log_report_stale(struct vmig_log *log, u64 iova, u64 last,
 			r->stale_last = lo - 1;		/* lo > stale_start */
 		}
 	}
+	return bytes;
 }
 
 /*
@@ -261,7 +265,7 @@ static void vmig_log_report_stale(struct vmig_log *log, u64 iova, u64 last,
  * a BAR mmap fault).
  */
 static int vmig_log_read(struct vmig_device *mig, u64 iova, u64 last,
-			 struct iova_bitmap *dirty)
+			 struct iova_bitmap *dirty, u64 *bytes)
 {
 	struct vmig_log *log = &mig->log;
 	bool done = false;
@@ -272,9 +276,11 @@ static int vmig_log_read(struct vmig_device *mig, u64 iova, u64 last,
 					     VMIG_LOG_RUNS, &done);
 		if (n < 0)
 			return n;
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			iova_bitmap_set(dirty, log->runs[i].iova,
 					log->runs[i].len);
+			*bytes += log->runs[i].len;
+		}
 		cond_resched();
 	}
 	return 0;
@@ -285,6 +291,7 @@ int vmig_log_read_and_clear(struct vmig_device *mig, unsigned long iova,
 {
 	struct vmig_log *log = &mig->log;
 	u64 last = (u64)iova + length - 1;
+	u64 bytes = 0;
 	int ret;
 
 	if (!length)
@@ -314,11 +321,13 @@ int vmig_log_read_and_clear(struct vmig_device *mig, unsigned long iova,
 	ret = vmig_log_after_reset(mig);
 	if (ret)
 		goto out;
-	ret = vmig_log_read(mig, iova, last, dirty);
+	ret = vmig_log_read(mig, iova, last, dirty, &bytes);
 	if (ret)
 		goto out;
-	vmig_log_report_stale(log, iova, last, dirty);
+	bytes += vmig_log_report_stale(log, iova, last, dirty);
 out:
 	mutex_unlock(&log->lock);
+	trace_refaccel_dma_report(dev_name(log_dev(mig)), iova, length, bytes,
+				  ret);
 	return ret;
 }

@@ -35,6 +35,9 @@
 #include "mig.h"
 #include "stream.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 /* How often a PRE_COPY poll() with nothing to read looks again. */
 #define VMIG_POLL_MS		20
 
@@ -58,6 +61,7 @@ enum vmig_resume_stage {
  * @filp: the anon-inode file
  * @mig: owning device; only dereferenced while !@disabled
  * @lock: protects everything below
+ * @devname: the device's name, for tracing (the session may outlive it)
  * @wq: poll waiters
  * @poll_timer: wakes @wq while a PRE_COPY poller waits (see vmig_save_poll())
  * @disabled: session ended; all I/O fails with -ENODEV
@@ -91,6 +95,7 @@ struct vmig_file {
 	struct file *filp;
 	struct vmig_device *mig;
 	struct mutex lock;	/* protects all fields below */
+	char devname[32];
 	wait_queue_head_t wq;
 	struct timer_list poll_timer;
 	bool disabled;
@@ -285,6 +290,7 @@ static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
 	mutex_init(&migf->lock);
 	init_waitqueue_head(&migf->wq);
 	timer_setup(&migf->poll_timer, vmig_poll_timer, 0);
+	strscpy(migf->devname, dev_name(vmig_dev(mig)), sizeof(migf->devname));
 	migf->mig = mig;
 	migf->reset_gen = READ_ONCE(mig->reset_gen);
 	migf->saving = saving;
@@ -446,6 +452,7 @@ static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
 			      size_t len, loff_t *pos)
 {
 	struct vmig_file *migf = filp->private_data;
+	size_t len0 = len;
 	ssize_t done = 0;
 	size_t n;
 	int ret;
@@ -504,6 +511,7 @@ static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
 	}
 out:
 	mutex_unlock(&migf->lock);
+	trace_refaccel_data(migf->devname, true, len0, done);
 	return done;
 }
 
@@ -802,6 +810,7 @@ static ssize_t vmig_resume_write(struct file *filp, const char __user *ubuf,
 	while (!ret && left)
 		ret = vmig_resume_step(migf, &ubuf, &left);
 	mutex_unlock(&migf->lock);
+	trace_refaccel_data(migf->devname, false, len, ret ? ret : len);
 	return ret ? ret : len;
 }
 
@@ -901,6 +910,8 @@ static int vmig_quiesce(struct vmig_device *mig)
 		.us = min_t(s64, ktime_us_delta(ktime_get(), start), U32_MAX),
 		.in_flight = args.in_flight,
 	};
+	trace_refaccel_quiesce(dev_name(vmig_dev(mig)), args.timeout_ms,
+			       mig->last_quiesce.us, args.in_flight, ret);
 	return ret;
 }
 
@@ -1011,6 +1022,9 @@ struct file *vmig_set_state(struct vmig_device *mig,
 		}
 		t0 = ktime_get();
 		res = vmig_step(mig, next);
+		trace_refaccel_arc(dev_name(vmig_dev(mig)), mig->state, next,
+				   ktime_us_delta(ktime_get(), t0),
+				   PTR_ERR_OR_ZERO(res));
 		if (IS_ERR(res)) {
 			/* A VMM may reset the device for this: always say it. */
 			dev_warn_ratelimited(vmig_dev(mig),
@@ -1218,4 +1232,5 @@ void vmig_reset_done(struct vmig_device *mig)
 	mig->deferred_reset = true;
 	WRITE_ONCE(mig->reset_gen, mig->reset_gen + 1);
 	spin_unlock(&mig->reset_lock);
+	trace_refaccel_reset(dev_name(vmig_dev(mig)), READ_ONCE(mig->reset_gen));
 }

@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test VM: the driver's tracepoints (events/refaccel_vfio/, see
+# drivers/vfio/pci/refaccel/trace.h) seen through tracefs.
+#
+#   trace-check.sh begin          clear the trace buffer, enable the events
+#   trace-check.sh check [dma]    disable them and print one "ok - " /
+#                                 "not ok - " line per event class that a
+#                                 migration must have produced (with dma:
+#                                 DMA logging reports too), for
+#                                 tests/vm-suite.sh to number
+set -uo pipefail
+
+t=/sys/kernel/tracing
+[ -d $t/events ] || t=/sys/kernel/debug/tracing
+[ -d $t/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+[ -d /sys/kernel/tracing/events ] && t=/sys/kernel/tracing
+ev=$t/events/refaccel_vfio
+
+case "${1:-}" in
+begin)
+	[ -d "$ev" ] || exit 0
+	: >$t/trace
+	echo 1 >"$ev/enable"
+	;;
+check)
+	if [ ! -d "$ev" ]; then
+		echo "not ok - trace-events: no $ev (module not loaded, or no tracefs)"
+		exit 0
+	fi
+	echo 0 >"$ev/enable"
+	trace=$(grep -E ' refaccel_[a-z_]+: ' $t/trace)
+	echo "# trace: $(printf '%s\n' "$trace" | grep -c .) events"
+	expect() {	# expect NAME REGEX WHAT
+		local line
+		line=$(printf '%s\n' "$trace" | grep -E -m1 "$2")
+		if [ -n "$line" ]; then
+			echo "ok - trace-$1"
+			echo "# trace: $line"
+		else
+			echo "not ok - trace-$1 (no event: $3)"
+		fi
+	}
+	expect arc 'refaccel_arc: .* RUNNING -> RUNNING_P2P: [0-9]+ us, err 0' "an arc RUNNING -> RUNNING_P2P"
+	expect quiesce 'refaccel_quiesce: .* bound [0-9]+ ms: [0-9]+ us, 0 in flight, err 0' "a successful quiesce"
+	expect data-read 'refaccel_data: .* read [0-9]+ bytes: [1-9][0-9]*' "a data_fd read with data"
+	expect data-write 'refaccel_data: .* write [0-9]+ bytes: [1-9][0-9]*' "a data_fd write"
+	expect reset 'refaccel_reset: .* reset [0-9]+' "a reset"
+	if [ "${2:-}" = dma ]; then
+		expect dma-report 'refaccel_dma_report: .* dirty bytes, err 0' "a DMA logging report"
+	fi
+	;;
+*)
+	echo "usage: $0 begin|check [dma]" >&2
+	exit 2
+	;;
+esac
