@@ -10,6 +10,8 @@
 #                                 migration must have produced (with dma:
 #                                 DMA logging reports too), for
 #                                 tests/vm-suite.sh to number
+#   trace-check.sh debugfs        the same for the debugfs status files of
+#                                 the functions that migrated
 set -uo pipefail
 
 t=/sys/kernel/tracing
@@ -51,8 +53,29 @@ check)
 		expect dma-report 'refaccel_dma_report: .* dirty bytes, err 0' "a DMA logging report"
 	fi
 	;;
+debugfs)
+	# <debugfs>/refaccel_vfio_pci/<bdf>/status of the functions that
+	# migrated: the state, the bound and counters that moved.
+	d=/sys/kernel/debug/refaccel_vfio_pci
+	[ -d $d ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	n=0
+	for f in $d/*/status; do
+		[ -r "$f" ] || continue
+		grep -q '^arcs: [1-9]' "$f" || continue
+		n=$((n + 1))
+		sed "s|^|# debugfs ${f#"$d/"}: |" "$f"
+		if grep -qx 'state: RUNNING' "$f" && grep -q '^quiesces: [1-9]' "$f" &&
+		   grep -q '^quiesce_timeout_ms: [1-9]' "$f" &&
+		   grep -Eq '^bytes_(saved|loaded): [1-9]' "$f"; then
+			echo "ok - debugfs-status ${f#"$d/"}"
+		else
+			echo "not ok - debugfs-status ${f#"$d/"} (state, quiesces, bound or bytes missing)"
+		fi
+	done
+	[ $n -gt 0 ] || echo "not ok - debugfs-status (no $d/*/status with arcs)"
+	;;
 *)
-	echo "usage: $0 begin|check [dma]" >&2
+	echo "usage: $0 begin|check [dma]|debugfs" >&2
 	exit 2
 	;;
 esac

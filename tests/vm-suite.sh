@@ -105,6 +105,7 @@ tap_lines < <(tests/dirty-bench.sh)
 dma=
 [ -n "$(grep -s 'log_ops registered' <(dmesg))" ] && dma=dma
 tap_lines < <(tests/trace-check.sh check $dma)
+tap_lines < <(tests/trace-check.sh debugfs)
 
 # The kernel's mtty sample through the same migration uAPI.
 if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then

@@ -10,6 +10,7 @@
  * exactly like one bound to stock vfio-pci until migration is used.
  */
 
+#include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/vfio.h>
@@ -23,6 +24,9 @@ static unsigned int quiesce_timeout_ms = 1000;
 module_param(quiesce_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(quiesce_timeout_ms,
 		 "Default bound on each quiesce (reaching RUNNING_P2P), in ms, 1..60000 (default 1000)");
+
+/* <debugfs>/refaccel_vfio_pci/<device>/status of each migratable function */
+static struct dentry *refaccel_debugfs_root;
 
 static bool allow_unbounded_quiesce;
 module_param(allow_unbounded_quiesce, bool, 0444);
@@ -259,9 +263,11 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pci_info(pdev, "bound, SRAM %llu KiB, migration %s\n",
 		 (unsigned long long)pci_resource_len(pdev, REFACCEL_BAR_SRAM) >> 10,
 		 migratable ? "supported, BAR0 migration block hidden" : "not supported");
-	if (migratable)
+	if (migratable) {
 		dev_info(&pdev->dev, "DMA dirty tracking: %s\n",
 			 dt_why ?: "device tracker, log_ops registered");
+		vmig_debugfs_init(&rvdev->mig, refaccel_debugfs_root);
+	}
 	return 0;
 }
 
@@ -280,6 +286,7 @@ static void refaccel_remove(struct pci_dev *pdev)
 {
 	struct refaccel_vfio_device *rvdev = refaccel_drvdata(pdev);
 
+	vmig_debugfs_exit(&rvdev->mig);
 	vfio_pci_core_unregister_device(&rvdev->core_device);
 	vfio_put_device(&rvdev->core_device.vdev);
 }
@@ -301,7 +308,25 @@ static struct pci_driver refaccel_pci_driver = {
 	.dev_groups		= refaccel_dev_groups,
 	.driver_managed_dma	= true,
 };
-module_pci_driver(refaccel_pci_driver);
+
+static int __init refaccel_init(void)
+{
+	int ret;
+
+	refaccel_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	ret = pci_register_driver(&refaccel_pci_driver);
+	if (ret)
+		debugfs_remove_recursive(refaccel_debugfs_root);
+	return ret;
+}
+module_init(refaccel_init);
+
+static void __exit refaccel_exit(void)
+{
+	pci_unregister_driver(&refaccel_pci_driver);
+	debugfs_remove_recursive(refaccel_debugfs_root);
+}
+module_exit(refaccel_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("vfio-pci variant driver with live migration for the reference accelerator");

@@ -22,10 +22,12 @@
 
 #include <linux/anon_inodes.h>
 #include <linux/bitmap.h>
+#include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/ktime.h>
 #include <linux/poll.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/timer.h>
 #include <linux/uaccess.h>
@@ -510,6 +512,8 @@ static ssize_t vmig_save_read(struct file *filp, char __user *ubuf,
 		done += n;
 	}
 out:
+	if (done > 0 && migf->mig)
+		atomic64_add(done, &migf->mig->stats.bytes_saved);
 	mutex_unlock(&migf->lock);
 	trace_refaccel_data(migf->devname, true, len0, done);
 	return done;
@@ -809,6 +813,8 @@ static ssize_t vmig_resume_write(struct file *filp, const char __user *ubuf,
 		ret = migf->err;
 	while (!ret && left)
 		ret = vmig_resume_step(migf, &ubuf, &left);
+	if (migf->mig)
+		atomic64_add(len - left, &migf->mig->stats.bytes_loaded);
 	mutex_unlock(&migf->lock);
 	trace_refaccel_data(migf->devname, false, len, ret ? ret : len);
 	return ret ? ret : len;
@@ -912,6 +918,14 @@ static int vmig_quiesce(struct vmig_device *mig)
 	};
 	trace_refaccel_quiesce(dev_name(vmig_dev(mig)), args.timeout_ms,
 			       mig->last_quiesce.us, args.in_flight, ret);
+	mig->stats.quiesces++;
+	if (ret)
+		mig->stats.quiesce_failures++;
+	else if (!mig->stats.quiesce_us_min ||
+		 mig->last_quiesce.us < mig->stats.quiesce_us_min)
+		mig->stats.quiesce_us_min = max(mig->last_quiesce.us, 1u);
+	mig->stats.quiesce_us_max = max(mig->stats.quiesce_us_max,
+					mig->last_quiesce.us);
 	return ret;
 }
 
@@ -1025,6 +1039,11 @@ struct file *vmig_set_state(struct vmig_device *mig,
 		trace_refaccel_arc(dev_name(vmig_dev(mig)), mig->state, next,
 				   ktime_us_delta(ktime_get(), t0),
 				   PTR_ERR_OR_ZERO(res));
+		mig->stats.arcs++;
+		if (IS_ERR(res))
+			mig->stats.arc_failures++;
+		else if (res)
+			mig->stats.sessions++;
 		if (IS_ERR(res)) {
 			/* A VMM may reset the device for this: always say it. */
 			dev_warn_ratelimited(vmig_dev(mig),
@@ -1231,6 +1250,54 @@ void vmig_reset_done(struct vmig_device *mig)
 	spin_lock(&mig->reset_lock);
 	mig->deferred_reset = true;
 	WRITE_ONCE(mig->reset_gen, mig->reset_gen + 1);
+	mig->stats.resets++;
 	spin_unlock(&mig->reset_lock);
 	trace_refaccel_reset(dev_name(vmig_dev(mig)), READ_ONCE(mig->reset_gen));
+}
+
+/* ---- debugfs: <debugfs>/refaccel_vfio_pci/<device>/status ---- */
+
+static int vmig_status_show(struct seq_file *m, void *unused)
+{
+	struct vmig_device *mig = m->private;
+	struct vmig_stats *st = &mig->stats;
+
+	vmig_state_lock(mig);
+	seq_printf(m, "state: %s\n", vmig_state_name(mig->state));
+	seq_printf(m, "migration: %s\n", mig->usable ? "usable (open)" : "closed or not usable");
+	seq_printf(m, "saving_session: %s\n", mig->saving ? "yes" : "no");
+	seq_printf(m, "resuming_session: %s\n", mig->resuming ? "yes" : "no");
+	seq_printf(m, "quiesce_timeout_ms: %u\n", mig->quiesce_timeout_ms);
+	seq_printf(m, "quiesce_default_ms: %u\n",
+		   READ_ONCE(mig->quiesce_default_ms));
+	seq_printf(m, "dma_logging: %s\n", mig->log.active ? "on" : "off");
+	seq_printf(m, "arcs: %llu\n", st->arcs);
+	seq_printf(m, "arc_failures: %llu\n", st->arc_failures);
+	seq_printf(m, "quiesces: %llu\n", st->quiesces);
+	seq_printf(m, "quiesce_failures: %llu\n", st->quiesce_failures);
+	seq_printf(m, "quiesce_us_min: %u\n", st->quiesce_us_min);
+	seq_printf(m, "quiesce_us_max: %u\n", st->quiesce_us_max);
+	seq_printf(m, "quiesce_us_last: %u\n", mig->last_quiesce.us);
+	seq_printf(m, "sessions: %llu\n", st->sessions);
+	seq_printf(m, "bytes_saved: %lld\n", atomic64_read(&st->bytes_saved));
+	seq_printf(m, "bytes_loaded: %lld\n", atomic64_read(&st->bytes_loaded));
+	seq_printf(m, "resets: %llu\n", READ_ONCE(st->resets));
+	vmig_state_unlock(mig);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vmig_status);
+
+void vmig_debugfs_init(struct vmig_device *mig, struct dentry *parent)
+{
+	if (IS_ERR_OR_NULL(parent))
+		return;
+	mig->debugfs = debugfs_create_dir(dev_name(vmig_dev(mig)), parent);
+	debugfs_create_file("status", 0400, mig->debugfs, mig,
+			    &vmig_status_fops);
+}
+
+void vmig_debugfs_exit(struct vmig_device *mig)
+{
+	debugfs_remove_recursive(mig->debugfs);
+	mig->debugfs = NULL;
 }

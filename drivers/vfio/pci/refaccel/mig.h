@@ -39,6 +39,32 @@ struct vmig_quiesce_stat {
 		    VFIO_MIGRATION_PRE_COPY)
 
 /**
+ * struct vmig_stats - counters of one device since probe (debugfs)
+ * @arcs: arcs walked
+ * @arc_failures: arcs that failed
+ * @quiesces: quiesce attempts
+ * @quiesce_failures: quiesces that timed out, were killed or failed
+ * @quiesce_us_min: fastest successful quiesce
+ * @quiesce_us_max: slowest quiesce, successful or not
+ * @bytes_saved: bytes read from saving data_fds
+ * @bytes_loaded: bytes written to resuming data_fds
+ * @sessions: data_fds opened
+ * @resets: resets of the function seen
+ */
+struct vmig_stats {
+	u64 arcs;
+	u64 arc_failures;
+	u64 quiesces;
+	u64 quiesce_failures;
+	u32 quiesce_us_min;
+	u32 quiesce_us_max;
+	atomic64_t bytes_saved;
+	atomic64_t bytes_loaded;
+	u64 sessions;
+	u64 resets;
+};
+
+/**
  * struct vmig_device - migration state of one VFIO device
  * @vdev: the VFIO device, for logging
  * @ops: device operations
@@ -55,6 +81,9 @@ struct vmig_quiesce_stat {
  * @last_quiesce: how the last quiesce of this open went
  * @usable: the open device supports migration (set by vmig_open())
  * @log: DMA logging (dirty.c), with its own lock
+ * @stats: counters; updated under @state_mutex, except @bytes_* (the
+ *	session's mutex, atomically) and @resets (@reset_lock)
+ * @debugfs: this device's debugfs directory, or NULL
  */
 struct vmig_device {
 	struct vfio_device *vdev;
@@ -72,6 +101,8 @@ struct vmig_device {
 	struct vmig_quiesce_stat last_quiesce;
 	bool usable;
 	struct vmig_log log;
+	struct vmig_stats stats;
+	struct dentry *debugfs;
 };
 
 void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
@@ -80,6 +111,8 @@ void vmig_uninit(struct vmig_device *mig);
 void vmig_open(struct vmig_device *mig);
 void vmig_close(struct vmig_device *mig);
 void vmig_reset_done(struct vmig_device *mig);
+void vmig_debugfs_init(struct vmig_device *mig, struct dentry *parent);
+void vmig_debugfs_exit(struct vmig_device *mig);
 
 struct file *vmig_set_state(struct vmig_device *mig,
 			    enum vfio_device_mig_state new_state);
