@@ -140,6 +140,15 @@ if [ "${REFACCEL_OWN_KERNEL:-1}" = 1 ]; then
 					--env REFACCEL_LANE_MIGRATION=auto \
 					--env "REFACCEL_LANE_BACKEND=$be"
 			done
+			# A device whose quiesce may never end: not migrated
+			# without the opt-in (QEMU says why), migrated with it.
+			vm_lane qemu-lane-own-unbounded tests/qemu-lane/run.sh \
+				"${qemu_lane_args[@]}" --dev-opts ",testctl=on,quiesce-unbounded=on" \
+				--kernel "$okdir" \
+				--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko" \
+				--env REFACCEL_LANE_MIGRATION=auto \
+				--env REFACCEL_LANE_BACKEND=container \
+				--env REFACCEL_LANE_UNBOUNDED=1
 			for be in container iommufd; do
 				vm_lane "vm-own-$be" tests/vm-suite.sh --kernel "$okdir" \
 					--env "REFACCEL_KO=$out/own/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko" \

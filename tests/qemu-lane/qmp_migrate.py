@@ -18,8 +18,10 @@ the scenario passed.
     qmp_migrate.py --help
 
 Scenarios: migrate (A->B), pingpong (A->B then B->A), precopy-iters,
-cancel-retry, kill-dst, stop-cont, reset, probe (boot A, print HMP output
-such as ``info mtree -f``, try one migration, print the result; for
+cancel-retry, kill-dst, stop-cont, reset, refused (the device does not
+offer migration: QEMU must name the blocker and refuse the migrate
+command, the source keeps running), probe (boot A, print HMP output such
+as ``info mtree -f``, try one migration, print the result; for
 debugging).
 """
 
@@ -1172,6 +1174,93 @@ class Lane:
         self.end_guest(dst, name)
         self.finish(dst)
 
+    def sc_refused(self):
+        """The device is not migratable (its driver offers no migration):
+        with enable-migration=auto QEMU must say so and refuse to migrate,
+        and nothing else may happen to the source (no hang, no reset)."""
+        o = self.opts
+        name = "migrate-refused"
+        self.plan("migration-blocked", name, name + "-source-survives",
+                  *self.verdicts(name), "qemu-quits")
+        src = self.start_src(o.host_a)
+        dst = self.start_dst(o.host_b, self.caps())
+        want = ["%s: %s" % (h, o.expect_blocker)
+                for h in o.host_a.split("+")]
+        # query-migrate names the blocker before any migration is tried
+        blocked = self.blockers(src)
+        missing = [w for w in want if w not in blocked]
+        self.result("migration-blocked", not missing, "; ".join(
+            ["blocked-reasons: %s" % ("; ".join(blocked) or "none")] +
+            ["missing '%s'" % w for w in missing]))
+        src.set_caps(self.caps())
+        src.set_params(self.params())
+        before = src.serial.progress() if self.drives_device() else None
+        t0 = time.monotonic()
+        err = None
+        try:
+            src.qmp.cmd("migrate", timeout=o.refuse_timeout,
+                        uri=dst.incoming)
+        except QMPError as e:
+            err = e.err
+        took = time.monotonic() - t0
+        info = src.qmp.cmd("query-migrate", timeout=o.refuse_timeout)
+        st = info.get("status", "none")
+        dst_st = dst.status()
+        desc = err.get("desc", "") if err else ""
+        log("%s: migrate answered in %.2f s: %s" % (
+            name, took, "error %s: %s" % (err.get("class"), desc) if err
+            else "accepted"))
+        log("%s: source migration status %s, destination %s" % (
+            name, st, dst_st))
+        why = []
+        if err is None:
+            why.append("the migrate command was accepted")
+        elif not any(w in desc for w in want):
+            why.append("its error does not name the blocker '%s'" % want[0])
+        if st not in ("none", "failed"):
+            why.append("source migration status %s" % st)
+        if dst_st != "inmigrate":
+            why.append("destination %s, not still waiting" % dst_st)
+        if why:
+            self.report(name, info)
+            raise Failure("%s: %s" % (name, "; ".join(why)))
+        self.result(name, True, "QEMU: %s (%s, %.2f s; status %s, "
+                    "destination %s)" % (desc, err.get("class"), took,
+                                         st, dst_st))
+        self.check_src_survives(name, src, o.survive_seconds,
+                                "the refused migrate")
+        if self.drives_device():
+            p = src.serial.progress()
+            log("%s: source guest completed %s before the migrate, %s now"
+                % (name, before and before[1], p and p[1]))
+        self.result(name + "-source-survives", True,
+                    "running %d s after the refused migrate, guest "
+                    "progressing" % o.survive_seconds if self.drives_device()
+                    else "running %d s after the refused migrate"
+                    % o.survive_seconds)
+        self.show_errors(name, src)
+        self.end_guest(src, name)
+        # neither QEMU may hang on its way out: quit, no SIGKILL needed
+        slow = []
+        for vm in (src, dst):
+            t1 = time.monotonic()
+            self.vms.remove(vm)
+            try:
+                vm.qmp.cmd("quit", timeout=o.refuse_timeout)
+            except (Failure, OSError) as e:
+                slow.append("%s: quit: %s" % (vm.name, e))
+            try:
+                vm.proc.wait(o.refuse_timeout)
+                log("%s: exited with %s %.1f s after quit" % (
+                    vm.name, vm.proc.returncode, time.monotonic() - t1))
+            except subprocess.TimeoutExpired:
+                slow.append("%s: still up %.0f s after quit (SIGKILLed)"
+                            % (vm.name, o.refuse_timeout))
+                vm.kill()
+            vm.close()
+        self.result("qemu-quits", not slow, "; ".join(slow) or
+                    "source and destination exited on quit")
+
     def sc_probe(self):
         """Boot on A, print HMP output, try one migration (diagnostics)."""
         o = self.opts
@@ -1203,6 +1292,7 @@ SCENARIOS = {
     "kill-dst": Lane.sc_kill_dst,
     "stop-cont": Lane.sc_stop_cont,
     "reset": Lane.sc_reset,
+    "refused": Lane.sc_refused,
     "probe": Lane.sc_probe,
 }
 
@@ -1272,6 +1362,15 @@ def main():
                     default="vfio",
                     help="cancel-retry, kill-dst: act once the device's "
                     "data (vfio) or 64 KiB of RAM (ram) is in the stream")
+    ap.add_argument("--expect-blocker",
+                    default="VFIO migration is not supported in kernel",
+                    help="refused: the blocker QEMU must report for each "
+                    "device, after its 'BDF: ' (hw/vfio/migration.c: the "
+                    "driver offers no migration, VFIO_DEVICE_FEATURE_"
+                    "MIGRATION answers ENOTTY)")
+    ap.add_argument("--refuse-timeout", type=float, default=30,
+                    help="refused: seconds QEMU may take to answer migrate, "
+                    "query-migrate or quit")
     ap.add_argument("--loops", type=int, default=5)
     ap.add_argument("--survive-seconds", type=int, default=5)
     ap.add_argument("--retry-after-kill", action="store_true", default=True)

@@ -35,6 +35,15 @@
 #   REFACCEL_LANE_BACKEND
 #                        container (default): the legacy VFIO container;
 #                        iommufd: -object iommufd + iommufd= on the device
+#   REFACCEL_LANE_UNBOUNDED
+#                        1: run the plan of a VM whose refaccel functions
+#                        have quiesce-unbounded=on (tools/vm/run --dev-opts
+#                        ",testctl=on,quiesce-unbounded=on") instead of the
+#                        normal plan: unbounded-refused (module loaded
+#                        without allow_unbounded_quiesce: QEMU must refuse
+#                        to migrate) and unbounded-optin (reloaded with
+#                        allow_unbounded_quiesce=1: it must migrate); needs
+#                        REFACCEL_LANE_MIGRATION=auto.  Default 0.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -105,6 +114,29 @@ two-functions|pingpong|--host-a A+A2 --host-b B+B2
 dirty-stream|precopy-iters|--iterations 6 --stream-iterations 6 --append "stream=256"
 dtlose|precopy-iters|--iterations 4 --stream-iterations 4 --append "mode=dtlose stream=256 timeout=10"
 '
+# The plan of REFACCEL_LANE_UNBOUNDED=1 (functions with CAPS.
+# QUIESCE_UNBOUNDED): each scenario first reloads the module with the
+# parameters ko_params gives (see unbounded_setup below).
+unbounded=${REFACCEL_LANE_UNBOUNDED:-0}
+plan_unbounded='
+unbounded-refused|refused|--dirty-tracking ""
+unbounded-optin|migrate|
+'
+ko_params() {	# ko_params LABEL: insmod parameters of its scenario
+	case "$1" in
+	unbounded-optin) echo allow_unbounded_quiesce=1 ;;
+	*) echo "" ;;
+	esac
+}
+case "$unbounded" in
+0)	;;
+1)	plan=$plan_unbounded
+	if [ "${REFACCEL_LANE_MIGRATION:-on}" != auto ]; then
+		echo "# qemu-lane: REFACCEL_LANE_UNBOUNDED=1 needs REFACCEL_LANE_MIGRATION=auto"
+		exit 2
+	fi ;;
+*)	echo "# qemu-lane: REFACCEL_LANE_UNBOUNDED must be 0 or 1"; exit 2 ;;
+esac
 labels=${QEMU_LANE_SCENARIOS:-all}
 [ $# -gt 0 ] && labels="$*"
 [ "$labels" = all ] && labels=$(echo "$plan" | cut -d'|' -f1 | xargs)
@@ -132,7 +164,7 @@ esac
 echo "# qemu-lane: kernel $(uname -r), $("$qemu" --version | head -n1)"
 echo "# qemu-lane: guest ${guest:-idle SeaBIOS}, logs in $logdir"
 echo "# qemu-lane: $(grep MemTotal /proc/meminfo), $(nproc) CPUs"
-echo "# qemu-lane: mode enable-migration=$migration backend=$backend"
+echo "# qemu-lane: mode enable-migration=$migration backend=$backend${REFACCEL_LANE_UNBOUNDED:+ unbounded=$unbounded}"
 dmesg -c >/dev/null 2>&1
 tests/splat-gate.sh begin
 
@@ -147,13 +179,22 @@ fi
 # below.
 ddc=/proc/dynamic_debug/control
 [ -w $ddc ] || ddc=/sys/kernel/debug/dynamic_debug/control
-echo 'module refaccel_vfio_pci file dirty.c +pmf' >$ddc 2>/dev/null
-nsites=$(grep -c '/dirty\.c:[0-9]* \[refaccel_vfio_pci\]' $ddc 2>/dev/null)
-echo "# qemu-lane: dynamic debug: ${nsites:-0} call sites of dirty.c in refaccel_vfio_pci on (+pmf)"
+dyndbg_on() {	# again after every load of the module
+	local nsites
+	echo 'module refaccel_vfio_pci file dirty.c +pmf' >$ddc 2>/dev/null
+	nsites=$(grep -c '/dirty\.c:[0-9]* \[refaccel_vfio_pci\]' $ddc 2>/dev/null)
+	echo "# qemu-lane: dynamic debug: ${nsites:-0} call sites of dirty.c in refaccel_vfio_pci on (+pmf)"
+}
+dyndbg_on
 # What the driver decided at bind time (log_ops registered or why not).
 klog_bind=$(dmesg | grep -E 'refaccel-vfio-pci [0-9a-f:.]+: DMA dirty tracking: ')
-printf '%s\n' "$klog_bind" | sed 's/^/# qemu-lane: /'
-if [ "$migration" = auto ]; then
+[ -z "$klog_bind" ] || printf '%s\n' "$klog_bind" | sed 's/^/# qemu-lane: /'
+# The probe lines of a function with CAPS.QUIESCE_UNBOUNDED.
+unb_pat='refaccel-vfio-pci [0-9a-f:.]+: quiesce may never end \(CAPS\.QUIESCE_UNBOUNDED\): '
+if [ "$unbounded" = 1 ]; then
+	# every scenario reloads the module and checks what probe said
+	dmesg | grep -E "$unb_pat" | sed 's/^/# qemu-lane: /'
+elif [ "$migration" = auto ]; then
 	if [ -n "$klog_bind" ] && ! printf '%s\n' "$klog_bind" | grep -vq 'log_ops registered'; then
 		tap ok driver-log-ops-registered
 	else
@@ -179,6 +220,19 @@ b=${bdfs[1]}
 a2=${bdfs[2]:-}
 b2=${bdfs[3]:-}
 echo "# qemu-lane: A=$a B=$b${a2:+ A2=$a2 B2=$b2}"
+if [ "$unbounded" = 1 ]; then
+	# the VM must have been booted with quiesce-unbounded=on
+	klog_unb=$(dmesg | grep -E "$unb_pat")
+	missing=
+	for f in "${bdfs[@]}"; do
+		printf '%s\n' "$klog_unb" | grep -q "refaccel-vfio-pci $f: " || missing="$missing $f"
+	done
+	if [ -z "$missing" ]; then
+		tap ok unbounded-caps "${#bdfs[@]} functions with CAPS.QUIESCE_UNBOUNDED"
+	else
+		tap not-ok unbounded-caps "no CAPS.QUIESCE_UNBOUNDED probe line for$missing: boot the VM with --dev-opts \",testctl=on,quiesce-unbounded=on\""
+	fi
+fi
 lspci -vv -s "$a" 2>/dev/null | grep -E '^[0-9a-f]|Region|MSI-X|Vector table|PBA' | sed 's/^/# lspci A: /'
 dmesg_delta >/dev/null
 
@@ -203,7 +257,8 @@ driver_logging() {
 		[ "$nl" -gt 4 ] && printf '%s\n' "$lines" | tail -n $((nl > 8 ? 4 : nl - 4)) | sed 's/^/# dmesg: /'
 	fi
 	[ "$migration" = auto ] || return 0
-	[ "$sc" = stop-cont ] && return 0	# no migration, no logging
+	# no migration, no logging
+	[ "$sc" = stop-cont ] || [ "$sc" = refused ] && return 0
 	starts=$(printf '%s\n' "$lines" | grep -c "$dbg_start")
 	stops=$(printf '%s\n' "$lines" | grep -c "$dbg_stop")
 	refused=$(printf '%s\n' "$lines" | grep -Ec "$dbg_refused")
@@ -222,6 +277,71 @@ dbg_refused=': DMA logging( report)? .*(not a power|empty range|already started|
 # short: then QEMU reset the device behind the guest's back.
 reset_pat='refaccel-vfio-pci [0-9a-f:.]+: (arc .* failed|reset in migration state)'
 
+# unbounded_setup LABEL: reload the module with the parameters of LABEL
+# (ko_params; the driver reads allow_unbounded_quiesce at probe, so every
+# function is probed again), then check what probe said for every
+# function: without the opt-in "migration not offered" and bound without
+# migration, with it "migration offered", bound with migration and (auto)
+# log_ops registered.  Returns 1 if the scenario cannot run.
+unbounded_setup() {
+	local label=$1 params want bound tname f bad='' p rc
+	params=$(ko_params "$label")
+	dmesg_delta
+	echo "# $label: rmmod refaccel_vfio_pci, then bind.sh with REFACCEL_KO_PARAMS=\"$params\""
+	# (a module still in use stays: bind.sh then warns, the check fails)
+	rmmod refaccel_vfio_pci 2>&1 | sed 's/^/# /'
+	REFACCEL_KO_PARAMS=$params tools/vm/bind.sh refaccel-vfio-pci 2>&1 | sed 's/^/# /'
+	rc=${PIPESTATUS[0]}
+	p=$(cat /sys/module/refaccel_vfio_pci/parameters/allow_unbounded_quiesce 2>/dev/null)
+	case "$params" in
+	*allow_unbounded_quiesce=1*) want=Y ;;
+	*) want=N ;;
+	esac
+	if [ "$rc" = 0 ] && [ "$p" = "$want" ]; then
+		tap ok "$label/module-reload" "allow_unbounded_quiesce=$p"
+	else
+		tap not-ok "$label/module-reload" "bind.sh exited with $rc, allow_unbounded_quiesce=${p:-?}, want $want"
+		return 1
+	fi
+	dyndbg_on
+	klog_new
+	[ -z "$klog" ] || printf '%s\n' "$klog" | sed 's/^/# dmesg: /'
+	if [ "$want" = Y ]; then
+		want='migration offered, allow_unbounded_quiesce is set'
+		bound='migration supported'
+		tname=probe-migration-offered
+	else
+		want='migration not offered; load with allow_unbounded_quiesce=1 to opt in'
+		bound='migration not supported'
+		tname=probe-migration-not-offered
+	fi
+	for f in "${bdfs[@]}"; do
+		printf '%s\n' "$klog" | grep -Fq "refaccel-vfio-pci $f: quiesce may never end (CAPS.QUIESCE_UNBOUNDED): $want" &&
+			printf '%s\n' "$klog" | grep -Eq "refaccel-vfio-pci $f: bound, .*$bound" ||
+			bad="$bad $f"
+	done
+	if [ -z "$bad" ]; then
+		tap ok "$label/$tname" "${#bdfs[@]} functions: \"$want\", $bound"
+	else
+		tap not-ok "$label/$tname" "no \"$want\" + \"$bound\" probe lines for$bad"
+		return 1
+	fi
+	if [ "$tname" = probe-migration-offered ] && [ "$migration" = auto ]; then
+		bad=
+		for f in "${bdfs[@]}"; do
+			printf '%s\n' "$klog" | grep -Fq "refaccel-vfio-pci $f: DMA dirty tracking: device tracker, log_ops registered" ||
+				bad="$bad $f"
+		done
+		if [ -z "$bad" ]; then
+			tap ok "$label/driver-log-ops-registered"
+		else
+			tap not-ok "$label/driver-log-ops-registered" "no log_ops for$bad: enable-migration=auto needs the driver's DMA logging"
+			return 1
+		fi
+	fi
+	return 0
+}
+
 for label in $labels; do
 	line=$(echo "$plan" | grep "^$label|") || {
 		tap not-ok "$label" "no such scenario"
@@ -236,6 +356,10 @@ for label in $labels; do
 			continue
 		fi ;;
 	esac
+	if [ "$unbounded" = 1 ] && ! unbounded_setup "$label"; then
+		echo "# --- $label: not run (module reload or probe check failed) ---"
+		continue
+	fi
 	extra=$(echo "$extra" | sed -e "s/A2/$a2/g; s/B2/$b2/g" \
 		-e "s/--host-a A+/--host-a $a+/; s/--host-b B+/--host-b $b+/")
 	args=(--qemu "$qemu" --host-a "$a" --host-b "$b" "${mode_args[@]}")

@@ -5,12 +5,22 @@
 # (refaccel-vfio-pci or vfio-pci) through driver_override, loading the
 # module first.  Prints one line per function; exits non-zero if any
 # function could not be bound.
+#
+# Environment:
+#   REFACCEL_KO         the module built for the running kernel
+#                       (scripts/build-module.sh); default: the one in the
+#                       source tree
+#   REFACCEL_KO_PARAMS  module parameters for insmod, shell words, e.g.
+#                       "allow_unbounded_quiesce=1"; used only when this
+#                       script loads the module (rmmod refaccel_vfio_pci
+#                       first to change them); default: none
 set -euo pipefail
 
 drv=${1:?usage: bind.sh refaccel-vfio-pci|vfio-pci}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-# REFACCEL_KO: the module built for the running kernel (scripts/build-module.sh).
 ko=${REFACCEL_KO:-$top/drivers/vfio/pci/refaccel/refaccel-vfio-pci.ko}
+# shellcheck disable=SC2206	# shell words on purpose
+params=(${REFACCEL_KO_PARAMS:-})
 
 modprobe vfio-pci
 if [ "$drv" = refaccel-vfio-pci ] && [ ! -d /sys/module/refaccel_vfio_pci ]; then
@@ -18,7 +28,10 @@ if [ "$drv" = refaccel-vfio-pci ] && [ ! -d /sys/module/refaccel_vfio_pci ]; the
 	for dep in $(modinfo -F depends "$ko" | tr ',' ' '); do
 		modprobe "$dep"
 	done
-	insmod "$ko"
+	insmod "$ko" "${params[@]+"${params[@]}"}"
+	[ ${#params[@]} -eq 0 ] || echo "bind: loaded $(basename "$ko") with ${params[*]}"
+elif [ "$drv" = refaccel-vfio-pci ] && [ ${#params[@]} -gt 0 ]; then
+	echo "bind: refaccel_vfio_pci already loaded, REFACCEL_KO_PARAMS (${params[*]}) not applied: rmmod it first" >&2
 fi
 
 rc=0
