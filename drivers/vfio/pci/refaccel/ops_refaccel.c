@@ -492,18 +492,23 @@ static int refaccel_mem_track_start(struct vmig_device *mig)
 	return 0;
 }
 
-static int refaccel_mem_track_stop(struct vmig_device *mig)
+/* One register write inside its own access window. */
+static int rv_write_once(struct refaccel_vfio_device *rv, u32 reg, u32 val)
 {
-	struct refaccel_vfio_device *rv = to_rv(mig);
 	struct rv_access a;
 	int ret;
 
 	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
-	rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+	rv_write(rv, reg, val);
 	rv_access_end(rv, &a);
 	return 0;
+}
+
+static int refaccel_mem_track_stop(struct vmig_device *mig)
+{
+	return rv_write_once(to_rv(mig), REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
 }
 
 static int refaccel_mem_track_sync(struct vmig_device *mig,
@@ -618,16 +623,7 @@ static int refaccel_dma_track_start(struct vmig_device *mig,
 
 static int refaccel_dma_track_stop(struct vmig_device *mig)
 {
-	struct refaccel_vfio_device *rv = to_rv(mig);
-	struct rv_access a;
-	int ret;
-
-	ret = rv_access_begin(rv, &a);
-	if (ret)
-		return ret;
-	rv_write(rv, REFACCEL_REG_DT_CTRL, 0);
-	rv_access_end(rv, &a);
-	return 0;
+	return rv_write_once(to_rv(mig), REFACCEL_REG_DT_CTRL, 0);
 }
 
 /* Runs one 32-page word can hold (alternating bits), and words per batch. */

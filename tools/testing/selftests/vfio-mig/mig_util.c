@@ -38,10 +38,12 @@ int mig_feature(struct vu_device *d, uint32_t flags, void *data, size_t len)
 		return -EINVAL;
 	f->argsz = sizeof(*f) + len;
 	f->flags = flags;
-	memcpy(f->data, data, len);
+	if (len)
+		memcpy(f->data, data, len);
 	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, f))
 		return -errno;
-	memcpy(data, f->data, len);
+	if (len)
+		memcpy(data, f->data, len);
 	return 0;
 }
 

@@ -66,6 +66,7 @@
 
 #include <linux/vfio.h>
 
+#include "mig_util.h"
 #include "refaccel_lib.h"
 
 #define PAGE		((uint64_t)4096)
@@ -204,26 +205,6 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* One VFIO_DEVICE_FEATURE ioctl with @len bytes of payload; 0 or -errno. */
-static int feature(struct ra_dev *d, uint32_t flags, void *data, size_t len)
-{
-	uint64_t buf[(sizeof(struct vfio_device_feature) + 64) / 8] = { 0 };
-	struct vfio_device_feature *f = (void *)buf;
-	int ret = 0;
-
-	if (len > 64)
-		return -EINVAL;
-	f->argsz = sizeof(*f) + len;
-	f->flags = flags;
-	if (len)
-		memcpy(f->data, data, len);
-	if (ioctl(d->vdev.fd, VFIO_DEVICE_FEATURE, f))
-		ret = -errno;
-	if (len)
-		memcpy(data, f->data, len);
-	return ret;
-}
-
 static int log_start(struct ra_dev *d, uint64_t iova, uint64_t size,
 		     uint64_t *page_size)
 {
@@ -238,7 +219,7 @@ static int log_start(struct ra_dev *d, uint64_t iova, uint64_t size,
 	};
 	int ret;
 
-	ret = feature(d, VFIO_DEVICE_FEATURE_SET |
+	ret = mig_feature(&d->vdev, VFIO_DEVICE_FEATURE_SET |
 		      VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
 	*page_size = ctl.page_size;
 	return ret;
@@ -246,7 +227,7 @@ static int log_start(struct ra_dev *d, uint64_t iova, uint64_t size,
 
 static int log_stop(struct ra_dev *d)
 {
-	return feature(d, VFIO_DEVICE_FEATURE_SET |
+	return mig_feature(&d->vdev, VFIO_DEVICE_FEATURE_SET |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
 }
 
@@ -264,7 +245,7 @@ static int log_report(struct ra_dev *d, uint64_t iova, uint64_t size,
 	int ret;
 
 	t0 = now_ns();
-	ret = feature(d, VFIO_DEVICE_FEATURE_GET |
+	ret = mig_feature(&d->vdev, VFIO_DEVICE_FEATURE_GET |
 		      VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep, sizeof(rep));
 	*ns = now_ns() - t0;
 	return ret;
@@ -742,7 +723,7 @@ static int probe_logging(struct ra_dev *d)
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		int ret = feature(d, VFIO_DEVICE_FEATURE_PROBE | f[i], NULL, 0);
+		int ret = mig_feature(&d->vdev, VFIO_DEVICE_FEATURE_PROBE | f[i], NULL, 0);
 
 		if (ret)
 			return ret;

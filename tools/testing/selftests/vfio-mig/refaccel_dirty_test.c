@@ -68,28 +68,9 @@ static dt_range rg(uint64_t iova, uint64_t len)
 /* the uAPI                                                            */
 /* ------------------------------------------------------------------ */
 
-static int dt_feature(struct vu_device *d, uint32_t flags, void *data,
-		      size_t len)
-{
-	uint64_t buf[(sizeof(struct vfio_device_feature) + 64) / 8] = { 0 };
-	struct vfio_device_feature *f = (void *)buf;
-
-	if (len > 64)
-		return -EINVAL;
-	f->argsz = sizeof(*f) + len;
-	f->flags = flags;
-	if (len)
-		memcpy(f->data, data, len);
-	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, f))
-		return -errno;
-	if (len)
-		memcpy(data, f->data, len);
-	return 0;
-}
-
 static int dt_probe(struct vu_device *d, uint32_t feature, uint32_t op)
 {
-	return dt_feature(d, VFIO_DEVICE_FEATURE_PROBE | op | feature, NULL, 0);
+	return mig_feature(d, VFIO_DEVICE_FEATURE_PROBE | op | feature, NULL, 0);
 }
 
 /* START with @n ranges at @r; *pgsize in: requested, out: used. */
@@ -103,7 +84,7 @@ static int dt_start_raw(struct vu_device *d, uint64_t *pgsize, uint32_t n,
 	};
 	int ret;
 
-	ret = dt_feature(d, VFIO_DEVICE_FEATURE_SET |
+	ret = mig_feature(d, VFIO_DEVICE_FEATURE_SET |
 			 VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &c, sizeof(c));
 	if (!ret)
 		*pgsize = c.page_size;
@@ -112,7 +93,7 @@ static int dt_start_raw(struct vu_device *d, uint64_t *pgsize, uint32_t n,
 
 static int dt_stop_raw(struct vu_device *d)
 {
-	return dt_feature(d, VFIO_DEVICE_FEATURE_SET |
+	return mig_feature(d, VFIO_DEVICE_FEATURE_SET |
 			  VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
 }
 
@@ -126,7 +107,7 @@ static int dt_report_raw(struct vu_device *d, uint64_t iova, uint64_t len,
 		.bitmap = (uintptr_t)bitmap,
 	};
 
-	return dt_feature(d, VFIO_DEVICE_FEATURE_GET |
+	return mig_feature(d, VFIO_DEVICE_FEATURE_GET |
 			  VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &r, sizeof(r));
 }
 
