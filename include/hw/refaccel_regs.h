@@ -134,6 +134,7 @@
 #define  REFACCEL_MIG_ERR_BAD_CRC	6
 #define  REFACCEL_MIG_ERR_BAD_FIELD	7	/* a value out of range */
 #define  REFACCEL_MIG_ERR_BAD_CMD	8	/* unknown MIG_CMD value */
+#define  REFACCEL_MIG_ERR_INJECTED	9	/* TEST_FLAGS.SAVE_FAIL */
 #define REFACCEL_REG_MIG_STATE_SIZE	0x1010	/* RW: bytes in window */
 #define REFACCEL_REG_MIG_STATE_OFFSET	0x1014	/* RW: byte offset, 4-aligned */
 #define REFACCEL_REG_MIG_STATE_DATA	0x1018	/* RW: 4 bytes, offset += 4 */
@@ -228,6 +229,8 @@
 #define  REFACCEL_TEST_CORRUPT_SAVE	(1u << 1)
 #define  REFACCEL_TEST_NO_PRI_RESP	(1u << 2)
 #define  REFACCEL_TEST_DT_LOSE		(1u << 3)	/* DMA tracker misses writes */
+#define  REFACCEL_TEST_SAVE_FAIL	(1u << 4)	/* SAVE fails: INJECTED */
+#define  REFACCEL_TEST_NO_THAW		(1u << 5)	/* clearing FREEZE ignored */
 #define REFACCEL_REG_TEST_QUIESCE_DELAY	0x2004	/* RW: extra virtual us */
 #define REFACCEL_REG_TEST_OP_LATENCY	0x2008	/* RW: virtual ns per op */
 /*

@@ -342,9 +342,25 @@ static int refaccel_freeze(struct vmig_device *mig)
 	return ret;
 }
 
+/* Thaw, and check it: a device still frozen is not where the FSM says. */
 static int refaccel_unfreeze(struct vmig_device *mig)
 {
-	return refaccel_mig_ctrl(to_rv(mig), REFACCEL_MIG_CTRL_FREEZE, 0);
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	u32 status;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	rv_update(rv, REFACCEL_REG_MIG_CTRL, REFACCEL_MIG_CTRL_FREEZE, 0);
+	status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
+	rv_access_end(rv, &a);
+	if (status & REFACCEL_MIG_STATUS_FROZEN) {
+		dev_err(rv_dev(rv), "device did not thaw (status %#x)\n", status);
+		return -EIO;
+	}
+	return 0;
 }
 
 static const char *const refaccel_mig_err_str[] = {
@@ -357,6 +373,7 @@ static const char *const refaccel_mig_err_str[] = {
 	[REFACCEL_MIG_ERR_BAD_CRC]	= "state checksum mismatch",
 	[REFACCEL_MIG_ERR_BAD_FIELD]	= "state field out of range",
 	[REFACCEL_MIG_ERR_BAD_CMD]	= "unknown migration command",
+	[REFACCEL_MIG_ERR_INJECTED]	= "failure injected by a test",
 };
 
 /* Inside an access window: the outcome of a MIG_CMD as an errno. */
@@ -382,6 +399,7 @@ static int refaccel_cmd_result(struct refaccel_vfio_device *rv, const char *cmd,
 	case REFACCEL_MIG_ERR_BAD_COMPAT:
 		return -EPROTO;
 	case REFACCEL_MIG_ERR_NOT_FROZEN:
+	case REFACCEL_MIG_ERR_INJECTED:
 	case REFACCEL_MIG_ERR_NONE:
 		return -EIO;
 	default:

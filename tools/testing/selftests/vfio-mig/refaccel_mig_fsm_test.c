@@ -1895,4 +1895,63 @@ TEST_F_TIMEOUT(fsm, reset_races_stop_copy, T_TIMEOUT)
 	       ok, whole, cut, eagain, first);
 }
 
+/* ------------------------------------------------------------------ */
+/* the ERROR state, reached through fault injection                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * PRE_COPY_P2P -> STOP_COPY with a SAVE that fails and a device that will
+ * not thaw (TEST_FLAGS.SAVE_FAIL | NO_THAW): the undo of the freeze fails,
+ * so the device is in ERROR.  Then: the session is over, every SET_STATE
+ * fails with EINVAL and leaves ERROR, and only VFIO_DEVICE_RESET brings
+ * the device back, fully working and migratable.
+ */
+TEST_F_TIMEOUT(fsm, error_state, T_TIMEOUT)
+{
+	static const uint32_t targets[] = {
+		S_STOP, S_RUNNING, S_STOP_COPY, S_RESUMING, S_RUNNING_P2P,
+		S_PRE_COPY, S_PRE_COPY_P2P,
+	};
+	struct mig_env *e = E;
+	struct mig_buf b = { 0 };
+	unsigned int i;
+	int ret, fd = -1, fd2 = -1;
+
+	if (!env_testctl(e))
+		SKIP(return, "CAPS.TESTCTL clear (model property testctl=off): cannot inject a failed undo");
+	fd = check_request(_metadata, e, S_RUNNING, -1, S_PRE_COPY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, mig_set_state(VDEV, S_PRE_COPY_P2P, NULL));
+	ra_wr(&e->dev, REFACCEL_REG_TEST_FLAGS,
+	      REFACCEL_TEST_SAVE_FAIL | REFACCEL_TEST_NO_THAW);
+	ret = mig_set_state(VDEV, S_STOP_COPY, &fd2);
+	TH_LOG("PRE_COPY_P2P -> STOP_COPY with SAVE failing and no thaw: %s",
+	       strerror(-ret));
+	EXPECT_EQ(-EIO, ret);
+	EXPECT_EQ(-1, fd2);
+	ASSERT_EQ((uint32_t)S_ERROR, get_state(_metadata, e));
+	expect_dead_fd(_metadata, fd, true, "the session of a device in ERROR");
+	close(fd);
+
+	for (i = 0; i < ARRAY_SIZE(targets); i++) {
+		fd2 = -1;
+		EXPECT_EQ(-EINVAL, mig_set_state(VDEV, targets[i], &fd2))
+			TH_LOG("SET_STATE %s from ERROR", sname(targets[i]));
+		EXPECT_EQ(-1, fd2);
+		EXPECT_EQ((uint32_t)S_ERROR, get_state(_metadata, e));
+	}
+
+	/* VFIO_DEVICE_RESET: RUNNING, working, and a migration works again */
+	ASSERT_EQ(0, env_reset(e));
+	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_TEST_FLAGS))
+		TH_LOG("the reset did not clear the injected faults");
+	ASSERT_EQ(0, env_work(e));
+	ASSERT_EQ(0, mig_save_stop_copy(VDEV, &b));
+	EXPECT_LT(0u, (unsigned int)b.len);
+	mig_buf_free(&b);
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
+	ASSERT_EQ(0, env_work(e));
+}
+
 TEST_HARNESS_MAIN
