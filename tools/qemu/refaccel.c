@@ -184,6 +184,14 @@ struct RefaccelState {
 
     /* bumped by every reset: in-progress work notices it and gives up */
     uint64_t generation;
+    /*
+     * Set by exit.  The function can be unplugged from inside its own DMA
+     * or MSI (a write to a root port's slot control through ECAM); the code
+     * that issued it must unwind without touching anything, and nothing
+     * (kick, timer, notify, MMIO) may run the engine again.  The object
+     * lives on until the last reference goes: see refaccel_release().
+     */
+    bool dead;
 
     RefaccelRegs r;
     RefaccelMig m;
@@ -219,9 +227,50 @@ static void refaccel_guest_error(RefaccelState *s, const char *fmt, ...)
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    if (s->dead) {
+        /* off its bus: no bus number to print */
+        qemu_log("%s (unplugged): %s\n", TYPE_REFACCEL, msg);
+        return;
+    }
     qemu_log("%s %02x:%02x.%x: %s\n", TYPE_REFACCEL,
              pci_dev_bus_num(PCI_DEVICE(s)), PCI_SLOT(PCI_DEVICE(s)->devfn),
              PCI_FUNC(PCI_DEVICE(s)->devfn), msg);
+}
+
+/*
+ * Unplugged: exit ran.  Every entry point (kick, timers, bottom half, MMIO)
+ * and every loop that does DMA or sends MSI checks this after each step.
+ */
+static bool refaccel_dead(RefaccelState *s)
+{
+    return s->dead;
+}
+
+static void refaccel_unref_bh(void *opaque)
+{
+    object_unref(OBJECT(opaque));
+}
+
+/*
+ * Keep the object across anything that can unplug it: any DMA or MSI write
+ * (ECAM is plain MMIO).  Once the device is dead the reference is dropped
+ * from a fresh bottom half, never from here: it may be the last one, and
+ * our callers (aio_bh_call(), the memory dispatch) still write the
+ * device's reentrancy guard after we return.  While the device is alive
+ * its parent holds a reference, so a plain unref cannot finalize it.
+ */
+static void refaccel_hold(RefaccelState *s)
+{
+    object_ref(OBJECT(s));
+}
+
+static void refaccel_release(RefaccelState *s)
+{
+    if (refaccel_dead(s)) {
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), refaccel_unref_bh, s);
+        return;
+    }
+    object_unref(OBJECT(s));
 }
 
 static uint32_t refaccel_caps(RefaccelState *s)
@@ -309,7 +358,7 @@ static void refaccel_notify(RefaccelState *s, uint32_t bits)
     PCIDevice *pdev = PCI_DEVICE(s);
     unsigned vec;
 
-    if (!bits) {
+    if (!bits || refaccel_dead(s)) {
         return;
     }
     if (refaccel_stopped(s)) {
@@ -320,12 +369,17 @@ static void refaccel_notify(RefaccelState *s, uint32_t bits)
     if (!msix_enabled(pdev)) {
         return;
     }
+    refaccel_hold(s);
     for (vec = 0; vec < REFACCEL_NUM_VECTORS; vec++) {
         if (bits & (1u << vec)) {
             /* handles per-vector and function masking (sets PBA) */
             msix_notify(pdev, vec);
+            if (refaccel_dead(s)) {
+                break;  /* the message unplugged us: MSI-X is gone */
+            }
         }
     }
+    refaccel_release(s);
 }
 
 static void refaccel_raise(RefaccelState *s, uint32_t bits)
@@ -649,10 +703,15 @@ static void refaccel_work(void *opaque)
     RefaccelState *s = opaque;
     bool progress = true;
 
-    /* a DMA could unplug us (config write through ECAM): stay alive */
-    object_ref(OBJECT(s));
+    /*
+     * A DMA or MSI could unplug us (a config write through ECAM): stay
+     * alive, and stop at once when it did (exit bumps the generation, so
+     * the step that did it reports a reset and we come back here).
+     */
+    refaccel_hold(s);
 
-    while (progress && !refaccel_halted(s) && !refaccel_stopped(s)) {
+    while (progress && !refaccel_dead(s) && !refaccel_halted(s) &&
+           !refaccel_stopped(s)) {
         uint64_t gen = s->generation;
         RefaccelEntry *e;
         struct refaccel_desc d;
@@ -703,11 +762,14 @@ static void refaccel_work(void *opaque)
     }
 
     refaccel_quiesce_progress(s);
-    object_unref(OBJECT(s));
+    refaccel_release(s);
 }
 
 static void refaccel_kick(RefaccelState *s)
 {
+    if (refaccel_dead(s)) {
+        return;         /* exit deleted the bottom half */
+    }
     qemu_bh_schedule(s->work_bh);
 }
 
@@ -792,6 +854,9 @@ static bool refaccel_never_quiesce(RefaccelState *s)
 /* Drained: QUIESCED now, later (TEST_QUIESCE_DELAY) or never. */
 static void refaccel_quiesce_finish(RefaccelState *s)
 {
+    if (refaccel_dead(s)) {
+        return;
+    }
     if (s->m.qstate != REFACCEL_Q_DRAINED || s->m.quiesced ||
         timer_pending(&s->quiesce_timer)) {
         return;
@@ -811,6 +876,9 @@ static void refaccel_quiesce_timer(void *opaque)
 {
     RefaccelState *s = opaque;
 
+    if (refaccel_dead(s)) {
+        return;
+    }
     if (s->m.qstate == REFACCEL_Q_DRAINED && !s->m.quiesced &&
         !refaccel_never_quiesce(s)) {
         refaccel_set_quiesced(s);
@@ -829,7 +897,7 @@ static void refaccel_quiesce_progress(RefaccelState *s)
 {
     RefaccelEntry *e = refaccel_fifo_head(s);
 
-    if (s->m.qstate != REFACCEL_Q_DRAINING) {
+    if (refaccel_dead(s) || s->m.qstate != REFACCEL_Q_DRAINING) {
         return;
     }
     if (e && e->state == REFACCEL_ENT_RUNNING && !e->paused &&
@@ -932,7 +1000,8 @@ static void refaccel_write_mig_ctrl(RefaccelState *s, uint32_t val)
     s->m.ctrl = new;
 
     if (s->m.frozen) {
-        if (new & REFACCEL_MIG_CTRL_FREEZE) {
+        if ((new & REFACCEL_MIG_CTRL_FREEZE) ||
+            (s->testctl && (s->r.test_flags & REFACCEL_TEST_NO_THAW))) {
             return;     /* still frozen: other changes are only recorded */
         }
         /* thaw: quiesced if QUIESCE is set, running otherwise */
@@ -1137,6 +1206,11 @@ static void refaccel_mig_save(RefaccelState *s)
 
     if (!refaccel_frozen(s)) {
         refaccel_mig_fail(s, REFACCEL_MIG_ERR_NOT_FROZEN, "SAVE needs FREEZE");
+        return;
+    }
+    if (s->testctl && (s->r.test_flags & REFACCEL_TEST_SAVE_FAIL)) {
+        refaccel_mig_fail(s, REFACCEL_MIG_ERR_INJECTED,
+                          "SAVE failure injected");
         return;
     }
     memset(s->m.window, 0, sizeof(s->m.window));
@@ -1847,6 +1921,9 @@ static uint64_t refaccel_mmio_read(void *opaque, hwaddr addr, unsigned size)
 {
     RefaccelState *s = opaque;
 
+    if (refaccel_dead(s)) {
+        return UINT64_MAX;      /* a stale mapping: nobody answers */
+    }
     if (size != 4 || (addr & 3)) {
         refaccel_guest_error(s, "bad BAR0 read: offset 0x%" HWADDR_PRIx
                              " size %u", addr, size);
@@ -1860,6 +1937,9 @@ static void refaccel_mmio_write(void *opaque, hwaddr addr, uint64_t val,
 {
     RefaccelState *s = opaque;
 
+    if (refaccel_dead(s)) {
+        return;
+    }
     if (size != 4 || (addr & 3)) {
         refaccel_guest_error(s, "bad BAR0 write: offset 0x%" HWADDR_PRIx
                              " size %u", addr, size);
@@ -2061,6 +2141,15 @@ static void refaccel_exit(PCIDevice *pdev)
 {
     RefaccelState *s = REFACCEL(pdev);
 
+    /*
+     * Unplug may come from inside the engine (a DMA or MSI write to the
+     * slot control of the port above us): mark the device dead and bump
+     * the generation, so that the step in progress unwinds as if reset and
+     * nothing re-arms a timer, schedules the (deleted) bottom half or
+     * sends a message through the address space being destroyed.
+     */
+    s->dead = true;
+    s->generation++;
     timer_del(&s->op_timer);
     timer_del(&s->quiesce_timer);
     if (s->sram_logging) {
@@ -2080,7 +2169,13 @@ static void refaccel_instance_finalize(Object *obj)
 {
     RefaccelState *s = REFACCEL(obj);
 
-    /* freed here, not in exit: an in-progress op may still hold a ref */
+    /*
+     * Freed here, not in exit: an in-progress op may still hold a ref.
+     * The timers cannot be armed (exit stopped them, nothing re-arms a
+     * dead device); deleting them again is free and keeps it so.
+     */
+    timer_del(&s->op_timer);
+    timer_del(&s->quiesce_timer);
     g_free(s->bounce);
     s->bounce = NULL;
     g_free(s->dirty_bm);

@@ -14,6 +14,8 @@
 # (quiesce-unbounded=on) a quiesce that must drain, across an FLR.  Without
 # smoke=full, the third and fourth functions carry the never-quiesce and
 # quiesce-delay-us properties, checked again after an FLR (sysfs reset).
+# With refaccel.smoke=unplug, functions behind root ports unplug themselves
+# from inside their own DMA or MSI (smoke-unplug.sh).
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -37,106 +39,8 @@ w32() { devmem $(printf '0x%x' $(($1))) 32 $(printf '0x%x' $(($2 & 0xffffffff)))
 r8() { devmem $(printf '0x%x' $(($1))) 8; }
 w8() { devmem $(printf '0x%x' $(($1))) 8 $(printf '0x%x' $(($2 & 0xff))); }
 
-MODE=list
-grep -q 'refaccel.smoke=full' /proc/cmdline && MODE=full
-
-echo "== PCI functions (slot vendor device class)"
-RA=""
-for d in /sys/bus/pci/devices/*; do
-	echo "$(basename "$d") $(cat "$d/vendor") $(cat "$d/device") $(cat "$d/class")"
-	if [ "$(cat "$d/vendor") $(cat "$d/device")" = "0x1234 0x11ac" ]; then
-		RA="$RA $d"
-	fi
-done
-set -- $RA
-echo "== refaccel functions: $#"
-[ $# -ge 2 ] && ok "two refaccel functions enumerated" || nok "two refaccel functions enumerated"
-DEV_A=$1
-DEV_B=$2
-DEV_C=${3:-}
-DEV_D=${4:-}
-DEV_E=${5:-}
-
 bar() { sed -n "$(($2 + 1))p" "$1/resource" | cut -d' ' -f1; }
-A=$(bar "$DEV_A" 0)
-A2=$(bar "$DEV_A" 2)
-B=$(bar "$DEV_B" 0)
-B2=$(bar "$DEV_B" 2)
-echo "A=$DEV_A bar0=$A bar2=$A2  B=$DEV_B bar0=$B bar2=$B2"
-check "class is processing accelerator" "$(cat "$DEV_A/class")" 0x120000
-
-# memory decode + bus master on both
-for d in $DEV_A $DEV_B; do
-	printf '\006\000' | dd of="$d/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null
-done
-
-check "ID" "$(r32 $A)" 0x52464131
-check "VERSION" "$(r32 $((A + 4)))" 0x00010000
-check "CAPS (P2P MIGRATION SRAM_DIRTY DMA_DIRTY by default)" "$(r32 $((A + 8)))" 0x47
-check "SRAM_SIZE A (1 MiB)" "$(r32 $((A + 0xc)))" 0x100000
-check "SRAM_SIZE B (2 MiB)" "$(r32 $((B + 0xc)))" 0x200000
-check "OP_LATENCY_NS" "$(r32 $((A + 0x18)))" 10000
-check "MAX_XFER" "$(r32 $((A + 0x1c)))" 0x100000
-check "unknown register reads 0" "$(r32 $((A + 0x4000)))" 0
-check "DT_PGSHIFT default" "$(r32 $((B + 0x1204)))" 12
-check "DT_STATUS: not tracking" "$(r32 $((B + 0x1240)))" 0
-check "test block reads 0 without testctl" "$(r32 $((A + 0x2008)))" 0
-
 reset() { w32 $(($1 + 0x10)) 2; }
-
-# bad ring configurations -> HALTED/RING_CONFIG/INT_ERROR
-bad_ring() { # name sqbase sqsize cqbase cqsize
-	reset $A
-	w32 $((A + 0x100)) $2; w32 $((A + 0x104)) $(($2 >> 32))
-	w32 $((A + 0x108)) $3
-	w32 $((A + 0x120)) $4; w32 $((A + 0x124)) $(($4 >> 32))
-	w32 $((A + 0x128)) $5
-	w32 $((A + 0x10)) 1
-	check "bad ring ($1): STATUS" "$(r32 $((A + 0x14)))" 5
-	check "bad ring ($1): HALT_REASON" "$(r32 $((A + 0x20)))" 3
-	check "bad ring ($1): INT_STATUS" "$(r32 $((A + 0x200)))" 2
-}
-bad_ring "sq size 3" 0x1000 3 0x2000 4
-bad_ring "sq size 8192" 0x1000 8192 0x2000 4
-bad_ring "cq size 1" 0x1000 4 0x2000 1
-bad_ring "cq size 0" 0x1000 4 0x2000 0
-bad_ring "sq misaligned" 0x1020 4 0x2000 4
-bad_ring "cq misaligned" 0x1000 4 0x2008 4
-reset $A
-check "CTRL.RESET clears STATUS" "$(r32 $((A + 0x14)))" 0
-check "CTRL.RESET clears INT_STATUS" "$(r32 $((A + 0x200)))" 0
-
-# ring registers are locked while enabled
-w32 $((A + 0x108)) 4; w32 $((A + 0x128)) 4
-w32 $((A + 0x100)) 0x100000; w32 $((A + 0x104)) 0
-w32 $((A + 0x120)) 0x200000; w32 $((A + 0x124)) 0
-w32 $((A + 0x10)) 1
-w32 $((A + 0x108)) 16
-check "SQ_SIZE write ignored while enabled" "$(r32 $((A + 0x108)))" 4
-w32 $((A + 0x12c)) 7
-check "CQ_HEAD taken modulo size" "$(r32 $((A + 0x12c)))" 3
-reset $A
-
-# hostile writes: every register in the first 8 KiB, odd sizes and offsets
-i=0
-while [ $i -lt 8192 ]; do
-	w32 $((A + i)) 0xffffffff
-	i=$((i + 4))
-done
-devmem $(printf '0x%x' $((A + 0x10))) 8 0x1
-devmem $(printf '0x%x' $((A + 0x10))) 16 0x1
-devmem $(printf '0x%x' $((A + 0x11))) 32 0x1
-devmem $(printf '0x%x' $((A + 0xfffc))) 32 0xffffffff
-check "still alive after hostile writes (ID)" "$(r32 $A)" 0x52464131
-check "8-bit read of ID reads 0" "$(r8 $A)" 0
-check "hostile writes froze the device" "$(( $(r32 $((A + 0x1008))) & 3 ))" 3
-check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x100c)))" 8
-reset $A
-check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 0xf
-w32 $((A + 0x1000)) 0
-w32 $((A + 0x1100)) 0                   # CTRL.RESET keeps the migration block
-reset $A
-check "reset after hostile writes: STATUS" "$(r32 $((A + 0x14)))" 0
 
 # ---- descriptors ----
 SQN=8
@@ -209,6 +113,112 @@ wait_tail() { # bar0 want max_ms
 }
 decode_on() { printf '\006\000' | dd of="$1/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null; }
 flr() { echo 1 >"$1/reset"; }
+
+MODE=list
+grep -q 'refaccel.smoke=full' /proc/cmdline && MODE=full
+grep -q 'refaccel.smoke=unplug' /proc/cmdline && MODE=unplug
+
+echo "== PCI functions (slot vendor device class)"
+RA=""
+for d in /sys/bus/pci/devices/*; do
+	echo "$(basename "$d") $(cat "$d/vendor") $(cat "$d/device") $(cat "$d/class")"
+	if [ "$(cat "$d/vendor") $(cat "$d/device")" = "0x1234 0x11ac" ]; then
+		RA="$RA $d"
+	fi
+done
+set -- $RA
+echo "== refaccel functions: $#"
+
+if [ $MODE = unplug ]; then
+	. /smoke-unplug.sh
+	echo "smoke: $PASS passed, $FAIL failed"
+	poweroff -f
+fi
+
+[ $# -ge 2 ] && ok "two refaccel functions enumerated" || nok "two refaccel functions enumerated"
+DEV_A=$1
+DEV_B=$2
+DEV_C=${3:-}
+DEV_D=${4:-}
+DEV_E=${5:-}
+
+A=$(bar "$DEV_A" 0)
+A2=$(bar "$DEV_A" 2)
+B=$(bar "$DEV_B" 0)
+B2=$(bar "$DEV_B" 2)
+echo "A=$DEV_A bar0=$A bar2=$A2  B=$DEV_B bar0=$B bar2=$B2"
+check "class is processing accelerator" "$(cat "$DEV_A/class")" 0x120000
+
+# memory decode + bus master on both
+for d in $DEV_A $DEV_B; do
+	printf '\006\000' | dd of="$d/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null
+done
+
+check "ID" "$(r32 $A)" 0x52464131
+check "VERSION" "$(r32 $((A + 4)))" 0x00010000
+check "CAPS (P2P MIGRATION SRAM_DIRTY DMA_DIRTY by default)" "$(r32 $((A + 8)))" 0x47
+check "SRAM_SIZE A (1 MiB)" "$(r32 $((A + 0xc)))" 0x100000
+check "SRAM_SIZE B (2 MiB)" "$(r32 $((B + 0xc)))" 0x200000
+check "OP_LATENCY_NS" "$(r32 $((A + 0x18)))" 10000
+check "MAX_XFER" "$(r32 $((A + 0x1c)))" 0x100000
+check "unknown register reads 0" "$(r32 $((A + 0x4000)))" 0
+check "DT_PGSHIFT default" "$(r32 $((B + 0x1204)))" 12
+check "DT_STATUS: not tracking" "$(r32 $((B + 0x1240)))" 0
+check "test block reads 0 without testctl" "$(r32 $((A + 0x2008)))" 0
+
+# bad ring configurations -> HALTED/RING_CONFIG/INT_ERROR
+bad_ring() { # name sqbase sqsize cqbase cqsize
+	reset $A
+	w32 $((A + 0x100)) $2; w32 $((A + 0x104)) $(($2 >> 32))
+	w32 $((A + 0x108)) $3
+	w32 $((A + 0x120)) $4; w32 $((A + 0x124)) $(($4 >> 32))
+	w32 $((A + 0x128)) $5
+	w32 $((A + 0x10)) 1
+	check "bad ring ($1): STATUS" "$(r32 $((A + 0x14)))" 5
+	check "bad ring ($1): HALT_REASON" "$(r32 $((A + 0x20)))" 3
+	check "bad ring ($1): INT_STATUS" "$(r32 $((A + 0x200)))" 2
+}
+bad_ring "sq size 3" 0x1000 3 0x2000 4
+bad_ring "sq size 8192" 0x1000 8192 0x2000 4
+bad_ring "cq size 1" 0x1000 4 0x2000 1
+bad_ring "cq size 0" 0x1000 4 0x2000 0
+bad_ring "sq misaligned" 0x1020 4 0x2000 4
+bad_ring "cq misaligned" 0x1000 4 0x2008 4
+reset $A
+check "CTRL.RESET clears STATUS" "$(r32 $((A + 0x14)))" 0
+check "CTRL.RESET clears INT_STATUS" "$(r32 $((A + 0x200)))" 0
+
+# ring registers are locked while enabled
+w32 $((A + 0x108)) 4; w32 $((A + 0x128)) 4
+w32 $((A + 0x100)) 0x100000; w32 $((A + 0x104)) 0
+w32 $((A + 0x120)) 0x200000; w32 $((A + 0x124)) 0
+w32 $((A + 0x10)) 1
+w32 $((A + 0x108)) 16
+check "SQ_SIZE write ignored while enabled" "$(r32 $((A + 0x108)))" 4
+w32 $((A + 0x12c)) 7
+check "CQ_HEAD taken modulo size" "$(r32 $((A + 0x12c)))" 3
+reset $A
+
+# hostile writes: every register in the first 8 KiB, odd sizes and offsets
+i=0
+while [ $i -lt 8192 ]; do
+	w32 $((A + i)) 0xffffffff
+	i=$((i + 4))
+done
+devmem $(printf '0x%x' $((A + 0x10))) 8 0x1
+devmem $(printf '0x%x' $((A + 0x10))) 16 0x1
+devmem $(printf '0x%x' $((A + 0x11))) 32 0x1
+devmem $(printf '0x%x' $((A + 0xfffc))) 32 0xffffffff
+check "still alive after hostile writes (ID)" "$(r32 $A)" 0x52464131
+check "8-bit read of ID reads 0" "$(r8 $A)" 0
+check "hostile writes froze the device" "$(( $(r32 $((A + 0x1008))) & 3 ))" 3
+check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x100c)))" 8
+reset $A
+check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 0xf
+w32 $((A + 0x1000)) 0
+w32 $((A + 0x1100)) 0                   # CTRL.RESET keeps the migration block
+reset $A
+check "reset after hostile writes: STATUS" "$(r32 $((A + 0x14)))" 0
 
 if [ $MODE = full ]; then
 	R=0x10000000            # memmap= reserved, identity DMA (no IOMMU)
