@@ -7,6 +7,9 @@
  * only uses <linux/types.h>, which exists in the kernel, in the kernel uAPI
  * headers installed in userspace and in QEMU's Linux build.
  *
+ * Bits are written as unsigned hex constants: the header is also built in
+ * QEMU and userspace, which have no BIT().
+ *
  * All registers are 32 bits wide, little endian, and must be accessed with
  * naturally aligned 32-bit MMIO.  64-bit quantities are split into _LO/_HI
  * pairs; the device latches the pair when _HI is written.
@@ -31,7 +34,7 @@
 #define REFACCEL_BAR_SRAM		2
 #define REFACCEL_BAR_MSIX		4
 #define REFACCEL_REGS_SIZE		0x10000
-#define REFACCEL_SRAM_DEFAULT_SIZE	(1u << 20)
+#define REFACCEL_SRAM_DEFAULT_SIZE	0x100000u
 #define REFACCEL_SRAM_MAX_SIZE		(64u << 20)
 
 /* MSI-X vectors */
@@ -47,23 +50,23 @@
 #define REFACCEL_REG_VERSION		0x0004	/* RO: major << 16 | minor */
 #define  REFACCEL_VERSION_1_0		0x00010000
 #define REFACCEL_REG_CAPS		0x0008	/* RO: REFACCEL_CAP_* */
-#define  REFACCEL_CAP_MIGRATION		(1u << 0)	/* migration block */
-#define  REFACCEL_CAP_SRAM_DIRTY	(1u << 1)	/* SRAM dirty bitmap */
-#define  REFACCEL_CAP_DMA_DIRTY		(1u << 2)	/* host IOVA dirty log */
-#define  REFACCEL_CAP_PRI		(1u << 3)	/* PRI page requests */
-#define  REFACCEL_CAP_ATS		(1u << 4)
-#define  REFACCEL_CAP_PASID		(1u << 5)
-#define  REFACCEL_CAP_P2P		(1u << 6)	/* STORE to a peer BAR */
-#define  REFACCEL_CAP_TESTCTL		(1u << 7)	/* test block enabled */
-#define  REFACCEL_CAP_QUIESCE_UNBOUNDED	(1u << 8)	/* quiesce may never end */
+#define  REFACCEL_CAP_MIGRATION		0x1u	/* migration block */
+#define  REFACCEL_CAP_SRAM_DIRTY	0x2u	/* SRAM dirty bitmap */
+#define  REFACCEL_CAP_DMA_DIRTY		0x4u	/* host IOVA dirty log */
+#define  REFACCEL_CAP_PRI		0x8u	/* PRI page requests */
+#define  REFACCEL_CAP_ATS		0x10u
+#define  REFACCEL_CAP_PASID		0x20u
+#define  REFACCEL_CAP_P2P		0x40u	/* STORE to a peer BAR */
+#define  REFACCEL_CAP_TESTCTL		0x80u	/* test block enabled */
+#define  REFACCEL_CAP_QUIESCE_UNBOUNDED	0x100u	/* quiesce may never end */
 #define REFACCEL_REG_SRAM_SIZE		0x000c	/* RO: bytes in BAR2 */
 #define REFACCEL_REG_CTRL		0x0010	/* RW */
-#define  REFACCEL_CTRL_ENABLE		(1u << 0)	/* fetch descriptors */
-#define  REFACCEL_CTRL_RESET		(1u << 1)	/* WO: function reset */
+#define  REFACCEL_CTRL_ENABLE		0x1u	/* fetch descriptors */
+#define  REFACCEL_CTRL_RESET		0x2u	/* WO: function reset */
 #define REFACCEL_REG_STATUS		0x0014	/* RO */
-#define  REFACCEL_STATUS_ENABLED	(1u << 0)
-#define  REFACCEL_STATUS_BUSY		(1u << 1)	/* work in flight */
-#define  REFACCEL_STATUS_HALTED		(1u << 2)	/* fatal ring error */
+#define  REFACCEL_STATUS_ENABLED	0x1u
+#define  REFACCEL_STATUS_BUSY		0x2u	/* work in flight */
+#define  REFACCEL_STATUS_HALTED		0x4u	/* fatal ring error */
 #define REFACCEL_REG_OP_LATENCY_NS	0x0018	/* RO: virtual ns per op */
 #define REFACCEL_REG_MAX_XFER		0x001c	/* RO: max descriptor len */
 #define REFACCEL_REG_HALT_REASON	0x0020	/* RO: REFACCEL_HALT_* */
@@ -89,10 +92,10 @@
 /* ---- interrupts ---- */
 #define REFACCEL_REG_INT_STATUS		0x0200	/* RW1C */
 #define REFACCEL_REG_INT_MASK		0x0204	/* RW: 1 = masked */
-#define  REFACCEL_INT_COMPLETION	(1u << 0)	/* vector 0 */
-#define  REFACCEL_INT_ERROR		(1u << 1)	/* vector 1 */
-#define  REFACCEL_INT_PAGE_REQ		(1u << 2)	/* vector 2 */
-#define  REFACCEL_INT_SPARE		(1u << 3)	/* vector 3 */
+#define  REFACCEL_INT_COMPLETION	0x1u	/* vector 0 */
+#define  REFACCEL_INT_ERROR		0x2u	/* vector 1 */
+#define  REFACCEL_INT_PAGE_REQ		0x4u	/* vector 2 */
+#define  REFACCEL_INT_SPARE		0x8u	/* vector 3 */
 #define  REFACCEL_INT_ALL		0xf
 
 /* ---- counters (RO, wrap at 2^32) ---- */
@@ -110,20 +113,20 @@
 #define REFACCEL_MIG_BLOCK_OFFSET	0x1000
 #define REFACCEL_MIG_BLOCK_SIZE		0x1000
 #define REFACCEL_REG_MIG_CTRL		0x1000	/* RW */
-#define  REFACCEL_MIG_CTRL_QUIESCE	(1u << 0)	/* stop DMA and irqs */
-#define  REFACCEL_MIG_CTRL_ABORT_PRI	(1u << 1)	/* with QUIESCE */
-#define  REFACCEL_MIG_CTRL_FREEZE	(1u << 2)	/* no state change */
-#define  REFACCEL_MIG_CTRL_PARK		(1u << 3)	/* with QUIESCE: park, not drain */
+#define  REFACCEL_MIG_CTRL_QUIESCE	0x1u	/* stop DMA and irqs */
+#define  REFACCEL_MIG_CTRL_ABORT_PRI	0x2u	/* with QUIESCE */
+#define  REFACCEL_MIG_CTRL_FREEZE	0x4u	/* no state change */
+#define  REFACCEL_MIG_CTRL_PARK		0x8u	/* with QUIESCE: park, not drain */
 #define REFACCEL_REG_MIG_CMD		0x1004	/* WO: REFACCEL_MIG_CMD_* */
 #define  REFACCEL_MIG_CMD_SAVE		1	/* snapshot into window */
 #define  REFACCEL_MIG_CMD_RESTORE	2	/* load window, all or none */
 #define  REFACCEL_MIG_CMD_DISCARD	3	/* drop window contents */
 #define REFACCEL_REG_MIG_STATUS		0x1008	/* RO */
-#define  REFACCEL_MIG_STATUS_QUIESCED	(1u << 0)
-#define  REFACCEL_MIG_STATUS_FROZEN	(1u << 1)
-#define  REFACCEL_MIG_STATUS_SAVED	(1u << 2)	/* window holds a save */
-#define  REFACCEL_MIG_STATUS_RESTORED	(1u << 3)	/* last restore ok */
-#define  REFACCEL_MIG_STATUS_CMD_ERR	(1u << 4)	/* last cmd failed */
+#define  REFACCEL_MIG_STATUS_QUIESCED	0x1u
+#define  REFACCEL_MIG_STATUS_FROZEN	0x2u
+#define  REFACCEL_MIG_STATUS_SAVED	0x4u	/* window holds a save */
+#define  REFACCEL_MIG_STATUS_RESTORED	0x8u	/* last restore ok */
+#define  REFACCEL_MIG_STATUS_CMD_ERR	0x10u	/* last cmd failed */
 #define REFACCEL_REG_MIG_ERR		0x100c	/* RO: REFACCEL_MIG_ERR_* */
 #define  REFACCEL_MIG_ERR_NONE		0
 #define  REFACCEL_MIG_ERR_NOT_FROZEN	1	/* SAVE/RESTORE need FREEZE */
@@ -147,7 +150,7 @@
 
 /* ---- SRAM dirty bitmap (CPU and device writes to BAR2) ---- */
 #define REFACCEL_REG_SRAM_DIRTY_CTRL	0x1100	/* RW */
-#define  REFACCEL_SRAM_DIRTY_ENABLE	(1u << 0)
+#define  REFACCEL_SRAM_DIRTY_ENABLE	0x1u
 #define REFACCEL_REG_SRAM_DIRTY_PGSIZE	0x1104	/* RO: bytes per bit */
 #define REFACCEL_REG_SRAM_DIRTY_INDEX	0x1108	/* RW: bitmap word index */
 #define REFACCEL_REG_SRAM_DIRTY_DATA	0x110c	/* RO: read-and-clear, index++ */
@@ -168,7 +171,7 @@
  * and moves QUERY 32 pages on.  Pages outside the window are left alone.
  */
 #define REFACCEL_REG_DT_CTRL		0x1200	/* RW */
-#define  REFACCEL_DT_CTRL_ENABLE	(1u << 0)
+#define  REFACCEL_DT_CTRL_ENABLE	0x1u
 #define REFACCEL_REG_DT_PGSHIFT		0x1204	/* RW while disabled */
 #define  REFACCEL_DT_PGSHIFT_MIN	12
 #define  REFACCEL_DT_PGSHIFT_MAX	21
@@ -188,8 +191,8 @@
 #define REFACCEL_REG_DT_MAX_SPAN_LO	0x1238	/* RO: max sum of range lengths */
 #define REFACCEL_REG_DT_MAX_SPAN_HI	0x123c
 #define REFACCEL_REG_DT_STATUS		0x1240	/* RO */
-#define  REFACCEL_DT_STATUS_ENABLED	(1u << 0)
-#define  REFACCEL_DT_STATUS_OVERFLOW	(1u << 1)	/* marks were lost */
+#define  REFACCEL_DT_STATUS_ENABLED	0x1u
+#define  REFACCEL_DT_STATUS_OVERFLOW	0x2u	/* marks were lost */
 #define REFACCEL_REG_DT_ERR		0x1244	/* RO: why ENABLE did not set */
 #define REFACCEL_REG_DT_LIMIT_LO	0x1248	/* RW: window end, inclusive */
 #define REFACCEL_REG_DT_LIMIT_HI	0x124c
@@ -203,14 +206,14 @@
 
 /* ---- page requests (PRI stand-in, see device spec) ---- */
 #define REFACCEL_REG_PRI_CTRL		0x1300	/* RW */
-#define  REFACCEL_PRI_CTRL_ENABLE	(1u << 0)
+#define  REFACCEL_PRI_CTRL_ENABLE	0x1u
 #define REFACCEL_REG_PRI_LOG_COUNT	0x1304	/* RO: pending requests */
 #define REFACCEL_REG_PRI_LOG_ADDR_LO	0x1308	/* RO: head entry */
 #define REFACCEL_REG_PRI_LOG_ADDR_HI	0x130c
 #define REFACCEL_REG_PRI_LOG_INFO	0x1310	/* RO: head entry */
 #define  REFACCEL_PRI_INFO_PRGI_MASK	0x1ff
-#define  REFACCEL_PRI_INFO_WRITE	(1u << 16)
-#define  REFACCEL_PRI_INFO_READ		(1u << 17)
+#define  REFACCEL_PRI_INFO_WRITE	0x10000u
+#define  REFACCEL_PRI_INFO_READ		0x20000u
 #define REFACCEL_REG_PRI_LOG_POP	0x1314	/* WO: drop head entry */
 #define REFACCEL_REG_PRI_RESP		0x1318	/* WO: prgi | code << 16 */
 #define  REFACCEL_PRI_RESP_SUCCESS	0
@@ -225,12 +228,12 @@
  */
 #define REFACCEL_TEST_BLOCK_OFFSET	0x2000
 #define REFACCEL_REG_TEST_FLAGS		0x2000	/* RW: REFACCEL_TEST_* */
-#define  REFACCEL_TEST_NEVER_QUIESCE	(1u << 0)
-#define  REFACCEL_TEST_CORRUPT_SAVE	(1u << 1)
-#define  REFACCEL_TEST_NO_PRI_RESP	(1u << 2)
-#define  REFACCEL_TEST_DT_LOSE		(1u << 3)	/* DMA tracker misses writes */
-#define  REFACCEL_TEST_SAVE_FAIL	(1u << 4)	/* SAVE fails: INJECTED */
-#define  REFACCEL_TEST_NO_THAW		(1u << 5)	/* clearing FREEZE ignored */
+#define  REFACCEL_TEST_NEVER_QUIESCE	0x1u
+#define  REFACCEL_TEST_CORRUPT_SAVE	0x2u
+#define  REFACCEL_TEST_NO_PRI_RESP	0x4u
+#define  REFACCEL_TEST_DT_LOSE		0x8u	/* DMA tracker misses writes */
+#define  REFACCEL_TEST_SAVE_FAIL	0x10u	/* SAVE fails: INJECTED */
+#define  REFACCEL_TEST_NO_THAW		0x20u	/* clearing FREEZE ignored */
 #define REFACCEL_REG_TEST_QUIESCE_DELAY	0x2004	/* RW: extra virtual us */
 #define REFACCEL_REG_TEST_OP_LATENCY	0x2008	/* RW: virtual ns per op */
 /*
@@ -246,7 +249,7 @@
 /* ---- work descriptors (64 bytes, little endian) ---- */
 #define REFACCEL_DESC_SIZE		64
 #define REFACCEL_CPL_SIZE		16
-#define REFACCEL_MAX_XFER_DEFAULT	(1u << 20)
+#define REFACCEL_MAX_XFER_DEFAULT	0x100000u
 
 enum refaccel_opcode {
 	REFACCEL_OP_NOP		= 0,
@@ -258,7 +261,7 @@ enum refaccel_opcode {
 	REFACCEL_OP_MAX		= REFACCEL_OP_STORE,
 };
 
-#define REFACCEL_DESC_F_NO_IRQ		(1u << 0)	/* no completion irq */
+#define REFACCEL_DESC_F_NO_IRQ		0x1u	/* no completion irq */
 #define REFACCEL_DESC_F_VALID_MASK	REFACCEL_DESC_F_NO_IRQ
 
 /**
@@ -297,7 +300,7 @@ enum refaccel_cpl_status {
 	REFACCEL_CPL_PAGE_FAULT		= 8,	/* PRI response failure */
 };
 
-#define REFACCEL_CPL_F_PHASE		(1u << 0)	/* flips per CQ wrap */
+#define REFACCEL_CPL_F_PHASE		0x1u	/* flips per CQ wrap */
 
 /**
  * struct refaccel_cpl - one completion queue entry
