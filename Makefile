@@ -23,10 +23,7 @@ SELFTESTS := $(CURDIR)/tools/testing/selftests/vfio-mig
 # Files checkpatch covers: the whole module.  The shared register header is
 # also included by QEMU and userspace, which have no BIT(), so BIT_MACRO is
 # the one check waived for it.
-MOD_SRCS = $(filter-out %.mod.c $(MODDIR)/trace.h,$(wildcard $(MODDIR)/*.c $(MODDIR)/*.h))
-# TRACE_EVENT() blocks have a layout of their own (as in the kernel's trace
-# headers): checked without the two rules that layout breaks.
-TRACE_HDRS = drivers/vfio/pci/refaccel/trace.h
+MOD_SRCS = $(filter-out %.mod.c,$(wildcard $(MODDIR)/*.c $(MODDIR)/*.h))
 # Test-only kernel modules (scripts/build-test-modules.sh) are kernel code too.
 MOD_SRCS += $(wildcard $(CURDIR)/tests/kunit/*.c $(CURDIR)/tests/splat/*.c)
 SHARED_HDRS = include/hw/refaccel_regs.h
@@ -70,10 +67,7 @@ checkpatch:
 	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
 		--no-tree -q -f $(patsubst $(CURDIR)/%,%,$(MOD_SRCS)) $(UAPI_HDRS)
 	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
-		--no-tree -q --ignore BIT_MACRO -f $(SHARED_HDRS)
-	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
-		--no-tree -q --ignore PARENTHESIS_ALIGNMENT,OPEN_ENDED_LINE \
-		-f $(TRACE_HDRS)
+		--no-tree -q -f $(SHARED_HDRS)
 
 sparse:
 	$(MAKE) -C $(KDIR) M=$(MODDIR) C=2 modules

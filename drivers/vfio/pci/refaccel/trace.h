@@ -14,108 +14,101 @@
 
 #define refaccel_trace_state(s) __print_symbolic(s,			\
 	{ 0, "ERROR" }, { 1, "STOP" }, { 2, "RUNNING" }, { 3, "STOP_COPY" }, \
-	{ 4, "RESUMING" }, { 5, "RUNNING_P2P" }, { 6, "PRE_COPY" },	\
+	{ 4, "RESUMING" }, { 5, "RUNNING_P2P" }, { 6, "PRE_COPY" },     \
 	{ 7, "PRE_COPY_P2P" })
 
 TRACE_EVENT(refaccel_arc,
-	TP_PROTO(const char *dev, u32 from, u32 to, s64 us, int err),
-	TP_ARGS(dev, from, to, us, err),
-	TP_STRUCT__entry(
-		__string(dev, dev)
-		__field(u32, from)
-		__field(u32, to)
-		__field(s64, us)
-		__field(int, err)
-	),
-	TP_fast_assign(
-		__assign_str(dev);
-		__entry->from = from;
-		__entry->to = to;
-		__entry->us = us;
-		__entry->err = err;
-	),
-	TP_printk("%s %s -> %s: %lld us, err %d", __get_str(dev),
-		  refaccel_trace_state(__entry->from),
-		  refaccel_trace_state(__entry->to), __entry->us, __entry->err)
+	    TP_PROTO(const char *dev, u32 from, u32 to, s64 us, int err),
+	    TP_ARGS(dev, from, to, us, err),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(u32, from)
+			     __field(u32, to)
+			     __field(s64, us)
+			     __field(int, err)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->from = from;
+			   __entry->to = to;
+			   __entry->us = us;
+			   __entry->err = err;),
+	    TP_printk("%s %s -> %s: %lld us, err %d",
+		      __get_str(dev),
+		      refaccel_trace_state(__entry->from),
+		      refaccel_trace_state(__entry->to),
+		      __entry->us,
+		      __entry->err)
 );
 
 TRACE_EVENT(refaccel_quiesce,
-	TP_PROTO(const char *dev, u32 timeout_ms, u32 us, u32 in_flight,
-		 int err),
-	TP_ARGS(dev, timeout_ms, us, in_flight, err),
-	TP_STRUCT__entry(
-		__string(dev, dev)
-		__field(u32, timeout_ms)
-		__field(u32, us)
-		__field(u32, in_flight)
-		__field(int, err)
-	),
-	TP_fast_assign(
-		__assign_str(dev);
-		__entry->timeout_ms = timeout_ms;
-		__entry->us = us;
-		__entry->in_flight = in_flight;
-		__entry->err = err;
-	),
-	TP_printk("%s bound %u ms: %u us, %u in flight, err %d",
-		  __get_str(dev), __entry->timeout_ms, __entry->us,
-		  __entry->in_flight, __entry->err)
+	    TP_PROTO(const char *dev, u32 timeout_ms, u32 us, u32 in_flight,
+		     int err),
+	    TP_ARGS(dev, timeout_ms, us, in_flight, err),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(u32, timeout_ms)
+			     __field(u32, us)
+			     __field(u32, in_flight)
+			     __field(int, err)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->timeout_ms = timeout_ms;
+			   __entry->us = us;
+			   __entry->in_flight = in_flight;
+			   __entry->err = err;),
+	    TP_printk("%s bound %u ms: %u us, %u in flight, err %d",
+		      __get_str(dev),
+		      __entry->timeout_ms,
+		      __entry->us,
+		      __entry->in_flight,
+		      __entry->err)
 );
 
 TRACE_EVENT(refaccel_data,
-	TP_PROTO(const char *dev, bool saving, size_t len, ssize_t ret),
-	TP_ARGS(dev, saving, len, ret),
-	TP_STRUCT__entry(
-		__string(dev, dev)
-		__field(bool, saving)
-		__field(size_t, len)
-		__field(ssize_t, ret)
-	),
-	TP_fast_assign(
-		__assign_str(dev);
-		__entry->saving = saving;
-		__entry->len = len;
-		__entry->ret = ret;
-	),
-	TP_printk("%s %s %zu bytes: %zd", __get_str(dev),
-		  __entry->saving ? "read" : "write", __entry->len,
-		  __entry->ret)
+	    TP_PROTO(const char *dev, bool saving, size_t len, ssize_t ret),
+	    TP_ARGS(dev, saving, len, ret),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(bool, saving)
+			     __field(size_t, len)
+			     __field(ssize_t, ret)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->saving = saving;
+			   __entry->len = len;
+			   __entry->ret = ret;),
+	    TP_printk("%s %s %zu bytes: %zd",
+		      __get_str(dev),
+		      __entry->saving ? "read" : "write",
+		      __entry->len,
+		      __entry->ret)
 );
 
 TRACE_EVENT(refaccel_reset,
-	TP_PROTO(const char *dev, u32 gen),
-	TP_ARGS(dev, gen),
-	TP_STRUCT__entry(
-		__string(dev, dev)
-		__field(u32, gen)
-	),
-	TP_fast_assign(
-		__assign_str(dev);
-		__entry->gen = gen;
-	),
-	TP_printk("%s reset %u", __get_str(dev), __entry->gen)
+	    TP_PROTO(const char *dev, u32 gen),
+	    TP_ARGS(dev, gen),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(u32, gen)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->gen = gen;),
+	    TP_printk("%s reset %u",
+		      __get_str(dev),
+		      __entry->gen)
 );
 
 TRACE_EVENT(refaccel_dma_report,
-	TP_PROTO(const char *dev, u64 iova, u64 len, u64 dirty, int err),
-	TP_ARGS(dev, iova, len, dirty, err),
-	TP_STRUCT__entry(
-		__string(dev, dev)
-		__field(u64, iova)
-		__field(u64, len)
-		__field(u64, dirty)
-		__field(int, err)
-	),
-	TP_fast_assign(
-		__assign_str(dev);
-		__entry->iova = iova;
-		__entry->len = len;
-		__entry->dirty = dirty;
-		__entry->err = err;
-	),
-	TP_printk("%s [%#llx, +%#llx): %llu dirty bytes, err %d",
-		  __get_str(dev), __entry->iova, __entry->len,
-		  __entry->dirty, __entry->err)
+	    TP_PROTO(const char *dev, u64 iova, u64 len, u64 dirty, int err),
+	    TP_ARGS(dev, iova, len, dirty, err),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(u64, iova)
+			     __field(u64, len)
+			     __field(u64, dirty)
+			     __field(int, err)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->iova = iova;
+			   __entry->len = len;
+			   __entry->dirty = dirty;
+			   __entry->err = err;),
+	    TP_printk("%s [%#llx, +%#llx): %llu dirty bytes, err %d",
+		      __get_str(dev),
+		      __entry->iova,
+		      __entry->len,
+		      __entry->dirty,
+		      __entry->err)
 );
 
 #endif /* _REFACCEL_VFIO_TRACE_H */
