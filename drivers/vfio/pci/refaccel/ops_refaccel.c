@@ -363,6 +363,12 @@ static int refaccel_unfreeze(struct vmig_device *mig)
 	return 0;
 }
 
+/* The name of a device error code from one of the tables below. */
+static const char *rv_err_name(const char *const *table, size_t n, u32 err)
+{
+	return err < n && table[err] ? table[err] : "unknown error";
+}
+
 static const char *const refaccel_mig_err_str[] = {
 	[REFACCEL_MIG_ERR_NONE]		= "no error",
 	[REFACCEL_MIG_ERR_NOT_FROZEN]	= "device not frozen",
@@ -389,8 +395,9 @@ static int refaccel_cmd_result(struct refaccel_vfio_device *rv, const char *cmd,
 	err = rv_read(rv, REFACCEL_REG_MIG_ERR);
 	/* A restore fails for every bad stream a user feeds: rate limit. */
 	dev_err_ratelimited(rv_dev(rv), "device %s failed: %s (code %u, status %#x)\n",
-			    cmd, err < ARRAY_SIZE(refaccel_mig_err_str) ?
-			    refaccel_mig_err_str[err] : "unknown", err, status);
+			    cmd, rv_err_name(refaccel_mig_err_str,
+					ARRAY_SIZE(refaccel_mig_err_str), err), err,
+			    status);
 	switch (err) {
 	case REFACCEL_MIG_ERR_BAD_CRC:
 		return -EBADMSG;
@@ -634,8 +641,8 @@ static int refaccel_dma_track_start(struct vmig_device *mig,
 		return 0;
 	}
 	dev_err(rv_dev(rv), "device refused DMA dirty tracking of %u ranges: %s (DT_ERR %u)\n",
-		nr, err < ARRAY_SIZE(refaccel_dt_err_str) && refaccel_dt_err_str[err] ?
-		refaccel_dt_err_str[err] : "unknown error", err);
+		nr, rv_err_name(refaccel_dt_err_str,
+				    ARRAY_SIZE(refaccel_dt_err_str), err), err);
 	return -EIO;
 }
 
