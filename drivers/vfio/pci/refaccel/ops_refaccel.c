@@ -19,6 +19,7 @@
 #include <linux/delay.h>
 #include <linux/io.h>
 #include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/pci.h>
 #include <linux/sched/signal.h>
 
@@ -264,7 +265,8 @@ static int refaccel_quiesce(struct vmig_device *mig,
 			    struct vmig_quiesce_args *args)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
-	unsigned long deadline = jiffies + msecs_to_jiffies(args->timeout_ms);
+	/* ktime, not jiffies: a jiffy deadline may expire up to a tick early */
+	ktime_t deadline = ktime_add_ms(ktime_get(), args->timeout_ms);
 	u32 set = REFACCEL_MIG_CTRL_QUIESCE;
 	struct rv_access a;
 	int ret;
@@ -277,7 +279,7 @@ static int refaccel_quiesce(struct vmig_device *mig,
 	rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, set);
 	while (!(rv_read(rv, REFACCEL_REG_MIG_STATUS) &
 		 REFACCEL_MIG_STATUS_QUIESCED)) {
-		if (time_after(jiffies, deadline)) {
+		if (ktime_after(ktime_get(), deadline)) {
 			dev_err(rv_dev(rv),
 				"quiesce did not complete within %u ms (%u descriptors in flight); device left running\n",
 				args->timeout_ms, refaccel_in_flight(rv));
