@@ -213,12 +213,20 @@ chmod 755 "$TMP"
 rm -rf "$OUT"
 mv -T "$TMP" "$OUT"
 
-# Old results of this variant (and leftovers of interrupted runs) go; we
-# hold its lock.
-for d in "$CACHE/$VARIANT"-build-*; do
-	[ -e "$d" ] || continue
+# Old results of this variant go, except the newest few: another clone at
+# another commit (a CI run while one develops) may be using its build right
+# now.  Leftovers of interrupted runs go too.  We hold the variant's lock.
+keep=3
+for d in $(ls -1dt "$CACHE/$VARIANT"-build-* 2>/dev/null); do
 	[ "$d" = "$OUT" ] && continue
-	case $d in "$CACHE/$VARIANT-build.lock") continue ;; esac
+	case $d in
+	"$CACHE/$VARIANT-build.lock") continue ;;
+	*.tmp.*) rm -rf "$d"; continue ;;
+	esac
+	if [ "$keep" -gt 0 ]; then
+		keep=$((keep - 1))
+		continue
+	fi
 	rm -rf "$d"
 done
 
