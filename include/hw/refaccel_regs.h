@@ -106,9 +106,9 @@
 
 /*
  * ---- migration block ----
- * 0x1000..0x1fff (this block, the SRAM dirty bitmap, the DMA dirty log and
- * the page request log) is the migration driver's: a function reset
- * (CTRL.RESET) leaves it alone, and the vfio driver hides it from the user.
+ * 0x1000..0x1fff (this block, the SRAM dirty bitmap and the DMA dirty log)
+ * is the migration driver's: a function reset (CTRL.RESET) leaves it alone,
+ * and the vfio driver hides it from the user.
  */
 #define REFACCEL_MIG_BLOCK_OFFSET	0x1000
 #define REFACCEL_MIG_BLOCK_SIZE		0x1000
@@ -146,7 +146,8 @@
 #define REFACCEL_REG_MIG_STATE_MAX	0x1024	/* RO: window capacity */
 #define REFACCEL_REG_MIG_PARKED		0x1028	/* RO: parked descriptors */
 #define REFACCEL_MIG_STATE_MAGIC	0x52415354	/* "RAST" */
-#define REFACCEL_MIG_FORMAT_V1		1	/* MIG_FORMAT of this spec */
+#define REFACCEL_MIG_FORMAT_V1		1	/* first format: still read */
+#define REFACCEL_MIG_FORMAT_V2		2	/* MIG_FORMAT of this spec */
 
 /* ---- SRAM dirty bitmap (CPU and device writes to BAR2) ---- */
 #define REFACCEL_REG_SRAM_DIRTY_CTRL	0x1100	/* RW */
@@ -204,21 +205,37 @@
 #define REFACCEL_DT_WORD_PAGES		32
 #define REFACCEL_DT_MAX_RANGES		8	/* largest MAX_RANGES of spec v1 */
 
-/* ---- page requests (PRI stand-in, see device spec) ---- */
-#define REFACCEL_REG_PRI_CTRL		0x1300	/* RW */
+/*
+ * ---- page requests (PRI stand-in, see device spec) ----
+ * In its own page, outside the migration block: the user's driver answers
+ * the page requests of its own work, as a guest would through a vIOMMU.
+ * Only the abort (MIG_CTRL.ABORT_PRI) belongs to the migration driver.
+ * Present only with CAPS.PRI.
+ */
+#define REFACCEL_PRI_BLOCK_OFFSET	0x3000
+#define REFACCEL_REG_PRI_CTRL		0x3000	/* RW */
 #define  REFACCEL_PRI_CTRL_ENABLE	0x1u
-#define REFACCEL_REG_PRI_LOG_COUNT	0x1304	/* RO: pending requests */
-#define REFACCEL_REG_PRI_LOG_ADDR_LO	0x1308	/* RO: head entry */
-#define REFACCEL_REG_PRI_LOG_ADDR_HI	0x130c
-#define REFACCEL_REG_PRI_LOG_INFO	0x1310	/* RO: head entry */
-#define  REFACCEL_PRI_INFO_PRGI_MASK	0x1ff
+#define REFACCEL_REG_PRI_LOG_COUNT	0x3004	/* RO: requests in the log */
+#define REFACCEL_REG_PRI_LOG_ADDR_LO	0x3008	/* RO: head entry */
+#define REFACCEL_REG_PRI_LOG_ADDR_HI	0x300c
+#define REFACCEL_REG_PRI_LOG_INFO	0x3010	/* RO: head entry */
+#define  REFACCEL_PRI_INFO_PRGI_MASK	0x1ffu
 #define  REFACCEL_PRI_INFO_WRITE	0x10000u
 #define  REFACCEL_PRI_INFO_READ		0x20000u
-#define REFACCEL_REG_PRI_LOG_POP	0x1314	/* WO: drop head entry */
-#define REFACCEL_REG_PRI_RESP		0x1318	/* WO: prgi | code << 16 */
-#define  REFACCEL_PRI_RESP_SUCCESS	0
-#define  REFACCEL_PRI_RESP_INVALID	1
-#define  REFACCEL_PRI_RESP_FAILURE	0xf
+#define  REFACCEL_PRI_EPOCH_SHIFT	24	/* also in PRI_RESP, PENDING */
+#define  REFACCEL_PRI_EPOCH_MASK	0xff000000u
+#define REFACCEL_REG_PRI_LOG_POP	0x3014	/* WO: drop head entry */
+#define REFACCEL_REG_PRI_RESP		0x3018	/* WO: prgi | code | epoch */
+#define  REFACCEL_PRI_RESP_CODE_SHIFT	16
+#define  REFACCEL_PRI_RESP_CODE_MASK	0xf0000u
+#define  REFACCEL_PRI_RESP_SUCCESS	0x0u
+#define  REFACCEL_PRI_RESP_INVALID	0x1u
+#define  REFACCEL_PRI_RESP_FAILURE	0xfu
+#define REFACCEL_REG_PRI_PENDING	0x301c	/* RO: prgi | VALID | epoch */
+#define  REFACCEL_PRI_PENDING_VALID	0x100000u
+#define REFACCEL_REG_PRI_STALE		0x3020	/* RO: responses discarded */
+#define REFACCEL_REG_PRI_ABORTED	0x3024	/* RO: requests aborted */
+#define REFACCEL_PRI_PAGE_SIZE		4096
 #define REFACCEL_PRI_LOG_DEPTH		32
 
 /*
@@ -234,6 +251,7 @@
 #define  REFACCEL_TEST_DT_LOSE		0x8u	/* DMA tracker misses writes */
 #define  REFACCEL_TEST_SAVE_FAIL	0x10u	/* SAVE fails: INJECTED */
 #define  REFACCEL_TEST_NO_THAW		0x20u	/* clearing FREEZE ignored */
+#define  REFACCEL_TEST_NO_PRI_ABORT	0x40u	/* ABORT_PRI has no effect */
 #define REFACCEL_REG_TEST_QUIESCE_DELAY	0x2004	/* RW: extra virtual us */
 #define REFACCEL_REG_TEST_OP_LATENCY	0x2008	/* RW: virtual ns per op */
 /*

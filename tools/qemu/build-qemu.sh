@@ -156,7 +156,7 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	    default y if TEST_DEVICES
 	    depends on PCI && MSI_NONBROKEN
 	EOF
-	echo "system_ss.add(when: 'CONFIG_REFACCEL', if_true: files('refaccel.c', 'refaccel_dt.c'))" \
+	echo "system_ss.add(when: 'CONFIG_REFACCEL', if_true: files('refaccel.c', 'refaccel_dt.c', 'refaccel_pri.c'))" \
 		>>"$SRC/hw/misc/meson.build"
 	# q35/pc get it whether or not TEST_DEVICES is on
 	echo "CONFIG_REFACCEL=y" >>"$SRC/configs/devices/x86_64-softmmu/default.mak"

@@ -40,6 +40,7 @@
 
 #include "hw/refaccel_regs.h"
 #include "refaccel_dt.h"
+#include "refaccel_pri.h"
 
 #define TYPE_REFACCEL "refaccel"
 OBJECT_DECLARE_SIMPLE_TYPE(RefaccelState, REFACCEL)
@@ -66,8 +67,8 @@ QEMU_BUILD_BUG_ON(sizeof(struct refaccel_cpl) != REFACCEL_CPL_SIZE);
 QEMU_BUILD_BUG_ON(REFACCEL_NUM_VECTORS > 32);
 /* the largest state must fit the window with room to spare */
 QEMU_BUILD_BUG_ON(REFACCEL_MIG_HDR_SIZE + REFACCEL_MIG_FIXED_SIZE +
-                  REFACCEL_FIFO_DEPTH * REFACCEL_MIG_ENTRY_SIZE >
-                  REFACCEL_MIG_WINDOW_SIZE / 4);
+                  REFACCEL_FIFO_DEPTH * REFACCEL_MIG_ENTRY_SIZE +
+                  REFACCEL_PRI_STATE_SIZE > REFACCEL_MIG_WINDOW_SIZE / 4);
 
 /*
  * Life cycle of a FIFO entry.  Only the entry at the FIFO head moves past
@@ -76,7 +77,14 @@ QEMU_BUILD_BUG_ON(REFACCEL_MIG_HDR_SIZE + REFACCEL_MIG_FIXED_SIZE +
 typedef enum RefaccelEntryState {
     REFACCEL_ENT_QUEUED = 0,    /* fetched, not started (or put back) */
     REFACCEL_ENT_RUNNING = 1,   /* "executing": op latency running */
+    REFACCEL_ENT_PRI_WAIT = 2,  /* waits for a page request's answer */
 } RefaccelEntryState;
+/*
+ * Saved with the state of an executing entry: its page request was
+ * answered INVALID or FAILURE, so it completes with PAGE_FAULT.  A waiting
+ * entry (PRI_WAIT) is never saved: a quiesce answers or aborts it first.
+ */
+#define REFACCEL_ENT_F_PAGE_FAULT   0x100u
 
 typedef struct RefaccelEntry {
     uint8_t raw[REFACCEL_DESC_SIZE];    /* as fetched (saved verbatim) */
@@ -85,6 +93,7 @@ typedef struct RefaccelEntry {
     bool paused;                        /* RUNNING, parked: clock stopped */
     int64_t deadline;                   /* RUNNING && !paused: virtual ns */
     uint32_t remaining;                 /* RUNNING && paused: ns left */
+    bool page_fault;                    /* RUNNING: completes PAGE_FAULT */
 } RefaccelEntry;
 
 /*
@@ -125,6 +134,8 @@ typedef struct RefaccelRegs {
     uint64_t test_dt_mark;      /* TEST_DT_MARK (not saved) */
     uint32_t test_dt_mark_lo;
     uint32_t test_dt_stride;
+
+    RefaccelPri pri;            /* page requests (with the pri property) */
 
     /* internal FIFO: a circular buffer of fetched descriptors */
     RefaccelEntry fifo[REFACCEL_FIFO_DEPTH];
@@ -540,15 +551,83 @@ static MemTxResult refaccel_dma_write(RefaccelState *s, dma_addr_t addr,
     return pci_dma_write(PCI_DEVICE(s), addr, buf, len);
 }
 
+static bool refaccel_pri_on(RefaccelState *s)
+{
+    return s->pri && refaccel_pri_enabled(&s->r.pri);
+}
+
+/*
+ * Does [addr, addr + len) hold a page that does not translate for this
+ * access?  *page is the first such page.  This stands in for an ATS
+ * translation request, which QEMU 10.0's vIOMMU does not model: probing
+ * through the DMA address space makes the vIOMMU record one translation
+ * fault (the first page that fails), where a real ATS completion would
+ * record none; the data DMA that follows a successful probe cannot fault
+ * on translation.
+ */
+static bool refaccel_missing_page(RefaccelState *s, uint64_t addr,
+                                  uint32_t len, bool write, uint64_t *page)
+{
+    AddressSpace *as = pci_get_address_space(PCI_DEVICE(s));
+    DMADirection dir = write ? DMA_DIRECTION_FROM_DEVICE
+                             : DMA_DIRECTION_TO_DEVICE;
+    const uint64_t mask = REFACCEL_PRI_PAGE_SIZE - 1;
+    uint64_t last = addr + len - 1 < addr ? UINT64_MAX : addr + len - 1;
+    uint64_t pg;
+
+    for (pg = addr & ~mask;; pg += REFACCEL_PRI_PAGE_SIZE) {
+        uint64_t from = MAX(pg, addr);
+        uint64_t to = MIN(pg | mask, last);
+
+        if (!dma_memory_valid(as, from, to - from + 1, dir,
+                              MEMTXATTRS_UNSPECIFIED)) {
+            *page = pg;
+            return true;
+        }
+        if (to == last) {
+            return false;
+        }
+    }
+}
+
+/*
+ * With page requests on, a descriptor first makes sure every page of its
+ * host buffers translates (its source, then its destination); the first
+ * one that does not is the page it asks for.
+ */
+static bool refaccel_pri_probe(RefaccelState *s,
+                               const struct refaccel_desc *d,
+                               uint64_t *page, bool *write)
+{
+    bool reads = d->opcode == REFACCEL_OP_COPY ||
+                 d->opcode == REFACCEL_OP_CRC32C ||
+                 d->opcode == REFACCEL_OP_LOAD;
+    bool writes = d->opcode == REFACCEL_OP_COPY ||
+                  d->opcode == REFACCEL_OP_FILL ||
+                  d->opcode == REFACCEL_OP_STORE;
+
+    *write = false;
+    if (reads && refaccel_missing_page(s, d->src, d->len, false, page)) {
+        return true;
+    }
+    *write = true;
+    return writes && refaccel_missing_page(s, d->dst, d->len, true, page);
+}
+
+/* refaccel_execute(): not a completion status, the descriptor needs a page */
+#define REFACCEL_EXEC_PAGE_REQUEST  UINT32_MAX
+
 /*
  * Validate and execute one descriptor.  Returns the completion status and
- * sets *result.  *aborted is set when the device was reset while a DMA was
+ * sets *result, or returns REFACCEL_EXEC_PAGE_REQUEST with the page to ask
+ * for in *page and *write (page requests on, nothing done yet).  *aborted is set when the device was reset while a DMA was
  * in progress (e.g. the DMA hit the device's own config space): the caller
  * must then drop the work without touching the state.
  */
 static uint32_t refaccel_execute(RefaccelState *s,
                                  const struct refaccel_desc *d,
-                                 uint32_t *result, bool *aborted)
+                                 uint32_t *result, bool *aborted,
+                                 uint64_t *page, bool *write)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
     uint64_t gen = s->generation;
@@ -584,6 +663,9 @@ static uint32_t refaccel_execute(RefaccelState *s,
     if (d->opcode == REFACCEL_OP_STORE &&
         !refaccel_sram_range_ok(s, d->src, len)) {
         return REFACCEL_CPL_BAD_SRAM_RANGE;
+    }
+    if (refaccel_pri_on(s) && refaccel_pri_probe(s, d, page, write)) {
+        return REFACCEL_EXEC_PAGE_REQUEST;
     }
 
     /* Gather the source into the bounce buffer. */
@@ -688,6 +770,87 @@ static void refaccel_post_completion(RefaccelState *s, RefaccelEntry *e,
     }
 }
 
+/* ---- page requests ---- */
+
+/*
+ * The head needs a page: ask for it and wait (true), or, with the log
+ * full, let it complete with PAGE_FAULT (false).
+ */
+static bool refaccel_page_request(RefaccelState *s, RefaccelEntry *e,
+                                  uint64_t page, bool write)
+{
+    if (!refaccel_pri_request(&s->r.pri, page, write)) {
+        refaccel_guest_error(s, "page request log full (%u requests), "
+                             "descriptor 0x%" PRIx64 " faults",
+                             REFACCEL_PRI_LOG_DEPTH, (uint64_t)e->desc.tag);
+        return false;
+    }
+    s->r.cnt_page_reqs++;
+    e->state = REFACCEL_ENT_PRI_WAIT;
+    e->deadline = 0;
+    refaccel_raise(s, REFACCEL_INT_PAGE_REQ);
+    return true;
+}
+
+/*
+ * The head's page request is over (answered, or withdrawn by clearing
+ * PRI_CTRL.ENABLE): it executes again at once, or completes with
+ * PAGE_FAULT.  A draining quiesce treats it as executing work.
+ */
+static void refaccel_pri_continue(RefaccelState *s, bool fault)
+{
+    RefaccelEntry *e = refaccel_fifo_head(s);
+
+    if (!e || e->state != REFACCEL_ENT_PRI_WAIT) {
+        return;
+    }
+    e->state = REFACCEL_ENT_RUNNING;
+    e->paused = false;
+    e->page_fault = fault;
+    e->deadline = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    refaccel_quiesce_progress(s);
+    refaccel_kick(s);
+}
+
+static void refaccel_write_pri_resp(RefaccelState *s, uint32_t val)
+{
+    if (s->testctl && (s->r.test_flags & REFACCEL_TEST_NO_PRI_RESP)) {
+        return;         /* lost on the way: as if never sent */
+    }
+    switch (refaccel_pri_answer(&s->r.pri, val)) {
+    case REFACCEL_PRI_ANSWER_STALE:
+        return;
+    case REFACCEL_PRI_ANSWER_RETRY:
+        refaccel_pri_continue(s, false);
+        return;
+    case REFACCEL_PRI_ANSWER_FAULT:
+        refaccel_pri_continue(s, true);
+        return;
+    }
+}
+
+static void refaccel_write_pri(RefaccelState *s, hwaddr addr, uint32_t val)
+{
+    if (!s->pri) {
+        return;
+    }
+    switch (addr) {
+    case REFACCEL_REG_PRI_CTRL:
+        if (refaccel_pri_write_ctrl(&s->r.pri, val)) {
+            refaccel_pri_continue(s, true);
+        }
+        return;
+    case REFACCEL_REG_PRI_LOG_POP:
+        refaccel_pri_pop(&s->r.pri);
+        return;
+    case REFACCEL_REG_PRI_RESP:
+        refaccel_write_pri_resp(s, val);
+        return;
+    }
+    refaccel_guest_error(s, "write 0x%x to read-only or unknown page request "
+                         "register 0x%" HWADDR_PRIx, val, addr);
+}
+
 /*
  * The engine.  Runs from a bottom half guarded against re-entrant MMIO, so
  * a DMA that targets this device's own BARs fails instead of recursing.
@@ -716,7 +879,8 @@ static void refaccel_work(void *opaque)
         RefaccelEntry *e;
         struct refaccel_desc d;
         uint32_t st, result;
-        bool aborted;
+        uint64_t page;
+        bool aborted, write;
 
         progress = false;
         if (!refaccel_fetch(s)) {
@@ -741,6 +905,9 @@ static void refaccel_work(void *opaque)
             break;
         }
 
+        if (e->state == REFACCEL_ENT_PRI_WAIT) {
+            break;      /* PRI_RESP (or clearing PRI_CTRL) moves it on */
+        }
         if (e->paused) {
             break;      /* cannot happen unless stopped; be safe anyway */
         }
@@ -752,10 +919,22 @@ static void refaccel_work(void *opaque)
             break;      /* wait for a CQ_HEAD doorbell, unexecuted */
         }
         d = e->desc;
-        st = refaccel_execute(s, &d, &result, &aborted);
-        if (aborted || s->generation != gen) {
-            progress = true;            /* reset meanwhile: start over */
-            continue;
+        if (e->page_fault) {
+            st = REFACCEL_CPL_PAGE_FAULT;   /* its page request failed */
+            result = 0;
+        } else {
+            st = refaccel_execute(s, &d, &result, &aborted, &page, &write);
+            if (aborted || s->generation != gen) {
+                progress = true;            /* reset meanwhile: start over */
+                continue;
+            }
+        }
+        if (st == REFACCEL_EXEC_PAGE_REQUEST) {
+            if (refaccel_page_request(s, e, page, write)) {
+                break;                      /* waits for the answer */
+            }
+            st = REFACCEL_CPL_PAGE_FAULT;
+            result = 0;
         }
         refaccel_post_completion(s, e, st, result);
         progress = true;
@@ -899,6 +1078,21 @@ static void refaccel_quiesce_progress(RefaccelState *s)
 
     if (refaccel_dead(s) || s->m.qstate != REFACCEL_Q_DRAINING) {
         return;
+    }
+    if (e && e->state == REFACCEL_ENT_PRI_WAIT) {
+        /*
+         * A page request cannot be parked: its answer may come at any
+         * time.  Without ABORT_PRI the quiesce waits for it (PRI_RESP
+         * brings us back); with it the request is withdrawn and the
+         * descriptor put back, to ask again once the device runs.
+         */
+        if (!(s->m.ctrl & REFACCEL_MIG_CTRL_ABORT_PRI) ||
+            (s->testctl && (s->r.test_flags & REFACCEL_TEST_NO_PRI_ABORT))) {
+            return;
+        }
+        refaccel_pri_abort(&s->r.pri);
+        e->state = REFACCEL_ENT_QUEUED;
+        e->deadline = 0;
     }
     if (e && e->state == REFACCEL_ENT_RUNNING && !e->paused &&
         !refaccel_halted(s)) {
@@ -1131,6 +1325,7 @@ static uint32_t refaccel_compute_compat_id(RefaccelState *s)
     uint8_t b[28];
 
     stl_le_p(b + 0, REFACCEL_MIG_STATE_MAGIC);
+    /* the oldest format still read: version 2 kept the ids of version 1 */
     stl_le_p(b + 4, REFACCEL_MIG_FORMAT_V1);
     stq_le_p(b + 8, s->sram_size);
     stl_le_p(b + 16, s->max_xfer);
@@ -1251,13 +1446,19 @@ static void refaccel_mig_save(RefaccelState *s)
 
         memcpy(c.p + c.pos, e->raw, REFACCEL_DESC_SIZE);
         c.pos += REFACCEL_DESC_SIZE;
-        cur_put32(&c, running ? REFACCEL_ENT_RUNNING : REFACCEL_ENT_QUEUED);
+        cur_put32(&c, running ? REFACCEL_ENT_RUNNING |
+                  (e->page_fault ? REFACCEL_ENT_F_PAGE_FAULT : 0)
+                  : REFACCEL_ENT_QUEUED);
         cur_put32(&c, running ? e->remaining : 0);
+    }
+    if (s->pri) {
+        refaccel_pri_save(&r->pri, c.p + c.pos);
+        c.pos += REFACCEL_PRI_STATE_SIZE;
     }
 
     crc = refaccel_crc32c(c.p, c.pos);
     stl_le_p(s->m.window + 0, REFACCEL_MIG_STATE_MAGIC);
-    stl_le_p(s->m.window + 4, REFACCEL_MIG_FORMAT_V1);
+    stl_le_p(s->m.window + 4, REFACCEL_MIG_FORMAT_V2);
     stl_le_p(s->m.window + 8, s->compat_id);
     stl_le_p(s->m.window + 12, c.pos);
     stl_le_p(s->m.window + 16, crc);
@@ -1288,8 +1489,8 @@ static void refaccel_mig_restore(RefaccelState *s)
     uint32_t plen, count, i;
     RefaccelCursor c;
     RefaccelRegs n;
-    uint32_t halted, dirty_ctrl, sram, xfer;
-    bool in_use;
+    uint32_t halted, dirty_ctrl, sram, xfer, version;
+    bool in_use, pri_block;
 
     s->m.status &= ~REFACCEL_MIG_STATUS_RESTORED;
     if (!refaccel_frozen(s)) {
@@ -1306,10 +1507,17 @@ static void refaccel_mig_restore(RefaccelState *s)
         refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_MAGIC, "magic");
         return;
     }
-    if (ldl_le_p(w + 4) != REFACCEL_MIG_FORMAT_V1) {
+    /*
+     * Version 1 is version 2 without the page request block and without
+     * entry flags: what a device that never made a page request saves.
+     */
+    version = ldl_le_p(w + 4);
+    if (version != REFACCEL_MIG_FORMAT_V1 &&
+        version != REFACCEL_MIG_FORMAT_V2) {
         refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_VERSION, "format version");
         return;
     }
+    pri_block = version >= REFACCEL_MIG_FORMAT_V2 && s->pri;
     if (ldl_le_p(w + 8) != s->compat_id) {
         refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_COMPAT, "compatibility id");
         return;
@@ -1375,7 +1583,8 @@ static void refaccel_mig_restore(RefaccelState *s)
     } while (0)
 
     BAD_FIELD(count > REFACCEL_FIFO_DEPTH, "FIFO count above depth");
-    if (plen != REFACCEL_MIG_FIXED_SIZE + count * REFACCEL_MIG_ENTRY_SIZE) {
+    if (plen != REFACCEL_MIG_FIXED_SIZE + count * REFACCEL_MIG_ENTRY_SIZE +
+        (pri_block ? REFACCEL_PRI_STATE_SIZE : 0)) {
         refaccel_mig_fail(s, REFACCEL_MIG_ERR_BAD_SIZE,
                           "payload length disagrees with FIFO count");
         return;
@@ -1416,6 +1625,12 @@ static void refaccel_mig_restore(RefaccelState *s)
         c.pos += REFACCEL_DESC_SIZE;
         st = cur_get32(&c);
         left = cur_get32(&c);
+        BAD_FIELD((st & REFACCEL_ENT_F_PAGE_FAULT) &&
+                  (version < REFACCEL_MIG_FORMAT_V2 ||
+                   (st & ~REFACCEL_ENT_F_PAGE_FAULT) != REFACCEL_ENT_RUNNING),
+                  "page fault flag on an entry not executing");
+        e->page_fault = st & REFACCEL_ENT_F_PAGE_FAULT;
+        st &= ~REFACCEL_ENT_F_PAGE_FAULT;
         BAD_FIELD(st > REFACCEL_ENT_RUNNING, "FIFO entry state");
         BAD_FIELD(st == REFACCEL_ENT_RUNNING && i != 0,
                   "executing entry not at the FIFO head");
@@ -1425,6 +1640,12 @@ static void refaccel_mig_restore(RefaccelState *s)
         e->paused = st == REFACCEL_ENT_RUNNING;
         e->remaining = left;
     }
+    if (pri_block) {
+        const char *bad = refaccel_pri_load(&n.pri, c.p + c.pos);
+
+        BAD_FIELD(bad, bad);
+        c.pos += REFACCEL_PRI_STATE_SIZE;
+    }
     g_assert(c.pos == plen);
 #undef BAD_FIELD
 
@@ -1433,6 +1654,11 @@ static void refaccel_mig_restore(RefaccelState *s)
     n.fifo_count = count;
     n.test_flags = s->r.test_flags;                 /* host knobs stay */
     n.test_quiesce_delay = s->r.test_quiesce_delay;
+    if (!pri_block) {
+        /* nothing saved: an empty block, in a new epoch */
+        n.pri = s->r.pri;
+        refaccel_pri_reset(&n.pri);
+    }
     s->generation++;
     timer_del(&s->op_timer);
     s->r = n;
@@ -1508,9 +1734,14 @@ static void refaccel_mig_write_data(RefaccelState *s, uint32_t val)
  */
 static void refaccel_function_reset(RefaccelState *s)
 {
+    RefaccelPri pri = s->r.pri;
+
     s->generation++;
     timer_del(&s->op_timer);
     memset(&s->r, 0, sizeof(s->r));
+    /* empty, in a new epoch: an answer from before the reset is stale */
+    s->r.pri = pri;
+    refaccel_pri_reset(&s->r.pri);
     s->r.op_latency_ns = s->prop_op_latency_ns;
     s->r.cq_phase = 1;
     /* the fault injection properties are the test registers' reset values */
@@ -1554,11 +1785,11 @@ static bool refaccel_rings_locked(RefaccelState *s, hwaddr addr)
     return false;
 }
 
-/* Reserved: the rest of the DT block, the PRI block; read 0, ignore writes. */
+/* Reserved: the rest of the DT block; read 0, ignore writes. */
 static bool refaccel_reserved_block(hwaddr addr)
 {
     return addr >= REFACCEL_REG_DT_CTRL &&
-           addr < REFACCEL_REG_PRI_CTRL + 0x100;
+           addr < REFACCEL_REG_DT_CTRL + 0x100;
 }
 
 /* TEST_DT_COUNT: marks as if the device wrote one byte at each address. */
@@ -1581,6 +1812,9 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
 
     if (refaccel_dt_read(&s->dt, addr, &val)) {
         return val;
+    }
+    if (refaccel_pri_block(addr)) {
+        return s->pri ? refaccel_pri_read(&s->r.pri, addr) : 0;
     }
     switch (addr) {
     case REFACCEL_REG_ID:
@@ -1654,7 +1888,7 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
     case REFACCEL_REG_MIG_STATE_DATA:
         return refaccel_mig_read_data(s);
     case REFACCEL_REG_MIG_FORMAT:
-        return REFACCEL_MIG_FORMAT_V1;
+        return REFACCEL_MIG_FORMAT_V2;
     case REFACCEL_REG_MIG_COMPAT_ID:
         return s->compat_id;
     case REFACCEL_REG_MIG_STATE_MAX:
@@ -1746,6 +1980,10 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
         return;
     }
     if (refaccel_dt_write(&s->dt, addr, val)) {
+        return;
+    }
+    if (refaccel_pri_block(addr)) {
+        refaccel_write_pri(s, addr, val);
         return;
     }
 
@@ -1850,7 +2088,9 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
     case REFACCEL_REG_TEST_FLAGS:
         if (s->testctl) {
             s->r.test_flags = val;
-            refaccel_quiesce_finish(s);     /* NEVER_QUIESCE may be gone */
+            /* NO_PRI_ABORT or NEVER_QUIESCE may be gone */
+            refaccel_quiesce_progress(s);
+            refaccel_quiesce_finish(s);
         }
         return;
     case REFACCEL_REG_TEST_QUIESCE_DELAY:
@@ -1976,7 +2216,7 @@ static void refaccel_update_pri_status(RefaccelState *s)
     }
     ctrl = pci_get_word(pdev->config + s->pri_cap + PCI_PRI_CTRL);
     status = pci_get_word(pdev->config + s->pri_cap + PCI_PRI_STATUS);
-    /* no page request is ever outstanding: the PRI block is reserved */
+    /* page requests go through the BAR0 block (see the spec) */
     if (ctrl & PCI_PRI_CTRL_ENABLE) {
         status &= ~PCI_PRI_STATUS_STOPPED;
     } else {

@@ -445,7 +445,7 @@ if [ $MODE = full ]; then
 	word() { sed -n "$(($2 + 1))p" $1; }
 
 	check "C CAPS (+TESTCTL)" "$(r32 $((C + 8)))" 0xc7
-	check "MIG_FORMAT" "$(r32 $((C + 0x101c)))" 1
+	check "MIG_FORMAT" "$(r32 $((C + 0x101c)))" 2
 	check "MIG_STATE_MAX" "$(r32 $((C + 0x1024)))" 4096
 	check "COMPAT_ID: testctl does not count (A = C)" \
 		"$(r32 $((A + 0x1020)))" "$(r32 $((C + 0x1020)))"
@@ -572,7 +572,7 @@ if [ $MODE = full ]; then
 	check "SAVE: OFFSET 0" "$(r32 $((C + 0x1014)))" 0
 	save_win $C /tmp/win
 	check "window: magic" "$(word /tmp/win 0)" 0x52415354
-	check "window: version" "$(word /tmp/win 1)" 1
+	check "window: version" "$(word /tmp/win 1)" 2
 	check "window: compat id" "$(word /tmp/win 2)" "$(r32 $((C + 0x1020)))"
 	check "window: payload length" "$(word /tmp/win 3)" $((SZ - 24))
 	check "window: FIFO count" "$(word /tmp/win 33)" 3
@@ -602,8 +602,8 @@ if [ $MODE = full ]; then
 	rej "with a flipped payload word" /tmp/w1 $SZ 6
 	patch_win /tmp/win 0 0 /tmp/w1
 	rej "with bad magic" /tmp/w1 $SZ 2
-	patch_win /tmp/win 1 2 /tmp/w1
-	rej "of version 2" /tmp/w1 $SZ 3
+	patch_win /tmp/win 1 3 /tmp/w1
+	rej "of version 3" /tmp/w1 $SZ 3
 	patch_win /tmp/win 2 0xdeadbeef /tmp/w1
 	rej "with another compat id" /tmp/w1 $SZ 4
 	rej "with SIZE above MAX" /tmp/win 5000 5
@@ -625,6 +625,13 @@ if [ $MODE = full ]; then
 	mcmd $B 2
 	check "restore into 2 MiB B: BAD_COMPAT" "$(merr $B)" 4
 	mctl $B 0
+
+	# version 1 (no page request block: this device has no pri) is read
+	patch_win /tmp/win 1 1 /tmp/w1
+	load_win $D /tmp/w1 $SZ
+	mcmd $D 2
+	check "restore of version 1: RESTORED" "$(( $(mst $D) & 0x18 ))" 8
+	check "restore of version 1: restored SQ_TAIL" "$(r32 $((D + 0x110)))" 5
 
 	# the real restore into D
 	load_win $D /tmp/win $SZ
