@@ -98,8 +98,14 @@ struct vmig_rec_end {
 /* capability flags, read only */
 #define REFACCEL_QUIESCE_F_UNBOUNDED	(1u << 0)	/* may never end */
 #define REFACCEL_QUIESCE_F_OPTED_IN	(1u << 1)	/* migrates anyway */
-#define REFACCEL_QUIESCE_F_PRI_ABORT	(1u << 2)	/* aborts page requests */
-#define REFACCEL_QUIESCE_F_PRI_ENABLED	(1u << 3)	/* PRI enabled now */
+/*
+ * PRI_ABORT: a quiesce withdraws the device's outstanding page requests
+ * instead of waiting for their answers; the work that asked is retried
+ * when the device runs again, and a late answer is discarded.
+ * PRI_ENABLED: the device issues page requests now.
+ */
+#define REFACCEL_QUIESCE_F_PRI_ABORT	(1u << 2)
+#define REFACCEL_QUIESCE_F_PRI_ENABLED	(1u << 3)
 
 /**
  * enum refaccel_quiesce_result - how the last quiesce of this open ended

@@ -18,19 +18,19 @@
 
 static u32 refaccel_quiesce_flags(struct refaccel_vfio_device *rvdev)
 {
-	struct pci_dev *pdev = rvdev->core_device.pdev;
 	u32 flags = 0;
-	u16 ctrl;
-	int pos;
 
 	/* migration is offered for such a device only after the opt-in */
 	if (rvdev->caps & REFACCEL_CAP_QUIESCE_UNBOUNDED)
 		flags |= REFACCEL_QUIESCE_F_UNBOUNDED | REFACCEL_QUIESCE_F_OPTED_IN;
+	/* every quiesce withdraws the device's page requests (ABORT_PRI) */
 	if (rvdev->caps & REFACCEL_CAP_PRI)
 		flags |= REFACCEL_QUIESCE_F_PRI_ABORT;
-	pos = pci_find_ext_capability(pdev, PCI_EXT_CAP_ID_PRI);
-	if (pos && !pci_read_config_word(pdev, pos + PCI_PRI_CTRL, &ctrl) &&
-	    (ctrl & PCI_PRI_CTRL_ENABLE))
+	/*
+	 * The device's page requests are governed by its own block (vfio-pci
+	 * lets no user write the PRI capability); that is what "enabled" is.
+	 */
+	if (refaccel_pri_enabled(rvdev))
 		flags |= REFACCEL_QUIESCE_F_PRI_ENABLED;
 	return flags;
 }

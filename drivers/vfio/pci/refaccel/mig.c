@@ -903,8 +903,14 @@ out:
 
 static int vmig_quiesce(struct vmig_device *mig)
 {
+	/*
+	 * Never wait for the user to answer a page request: it may not come
+	 * (QEMU stops the vCPUs before this arc), so outstanding requests are
+	 * withdrawn and their work retried once the device runs again.
+	 */
 	struct vmig_quiesce_args args = {
 		.timeout_ms = mig->quiesce_timeout_ms,
+		.abort_pri = true,
 	};
 	ktime_t start = ktime_get();
 	int ret;

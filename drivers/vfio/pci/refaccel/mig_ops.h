@@ -26,7 +26,9 @@ struct vmig_device;
 /**
  * struct vmig_quiesce_args - how to quiesce, and how it went
  * @timeout_ms: give up (and undo the request) after this long
- * @abort_pri: abort outstanding page requests and park their work
+ * @abort_pri: withdraw outstanding page requests (PRI) and put their work
+ *	back, to be retried when the device runs again; without it a quiesce
+ *	waits for the user's answers, possibly forever
  * @in_flight: out: work the device still had in flight when it returned
  */
 struct vmig_quiesce_args {

@@ -249,6 +249,25 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	return 0;
 }
 
+/**
+ * refaccel_pri_enabled() - does the device issue page requests right now?
+ * @rv: the function
+ *
+ * PRI_CTRL.ENABLE of the page request block, which the user owns.  False
+ * for a device without CAPS.PRI, or when the block cannot be reached.
+ */
+bool refaccel_pri_enabled(struct refaccel_vfio_device *rv)
+{
+	struct rv_access a;
+	bool on;
+
+	if (!(rv->caps & REFACCEL_CAP_PRI) || rv_access_begin(rv, &a))
+		return false;
+	on = rv_read(rv, REFACCEL_REG_PRI_CTRL) & REFACCEL_PRI_CTRL_ENABLE;
+	rv_access_end(rv, &a);
+	return on;
+}
+
 static u32 refaccel_in_flight(struct refaccel_vfio_device *rv)
 {
 	return rv_read(rv, REFACCEL_REG_CNT_FETCHED) -
@@ -271,7 +290,7 @@ static int refaccel_quiesce(struct vmig_device *mig,
 	struct rv_access a;
 	int ret;
 
-	if (args->abort_pri)
+	if (args->abort_pri && (rv->caps & REFACCEL_CAP_PRI))
 		set |= REFACCEL_MIG_CTRL_ABORT_PRI;
 	ret = rv_access_begin(rv, &a);
 	if (ret)

@@ -47,6 +47,9 @@ static inline bool refaccel_caps_migratable(u32 caps)
 	return (caps & need) == need;
 }
 
+/* ops_refaccel.c: the page request block, for the quiesce flags */
+bool refaccel_pri_enabled(struct refaccel_vfio_device *rv);
+
 /* feature.c: the driver-private quiesce controls */
 int refaccel_device_feature(struct vfio_device *core_vdev, u32 flags,
 			    void __user *arg, size_t argsz);
