@@ -676,11 +676,31 @@ static struct file *vmig_start_saving(struct vmig_device *mig, bool precopy)
 	return migf->filp;
 }
 
+/*
+ * Stop SRAM tracking, never while a reader of the saving session is in
+ * mem_track_sync (the ops contract): the reader holds the session's mutex,
+ * which nests inside the state mutex we hold.
+ */
+static int vmig_mem_track_stop(struct vmig_device *mig)
+{
+	struct vmig_file *migf = mig->saving;
+	int ret;
+
+	if (!mig->info.mem_size)
+		return 0;
+	if (migf)
+		mutex_lock(&migf->lock);
+	ret = mig->ops->mem_track_stop(mig);
+	if (migf)
+		mutex_unlock(&migf->lock);
+	return ret;
+}
+
 /* Leaving the saving group: stop tracking (if PRE_COPY) and end the fd. */
 static void vmig_stop_saving(struct vmig_device *mig, bool tracking)
 {
-	if (tracking && mig->info.mem_size)
-		mig->ops->mem_track_stop(mig);
+	if (tracking)
+		vmig_mem_track_stop(mig);
 	vmig_end_saving(mig);
 }
 
@@ -976,7 +996,7 @@ static struct file *vmig_step(struct vmig_device *mig,
 		 * is only cleanup (the device is frozen, nothing dirties SRAM)
 		 * and the next session or reset starts it afresh.
 		 */
-		if (!ret && mig->info.mem_size && mig->ops->mem_track_stop(mig))
+		if (!ret && vmig_mem_track_stop(mig))
 			dev_warn(vmig_dev(mig), "SRAM tracking did not stop after the final pass; STOP_COPY reached anyway\n");
 	} else if (ARC(PRE_COPY, RUNNING) || ARC(PRE_COPY_P2P, RUNNING_P2P)) {
 		vmig_stop_saving(mig, true);
@@ -1005,8 +1025,8 @@ static struct file *vmig_step(struct vmig_device *mig,
  */
 static void vmig_enter_error(struct vmig_device *mig)
 {
-	if (mig->saving && mig->info.mem_size)
-		mig->ops->mem_track_stop(mig);
+	if (mig->saving)
+		vmig_mem_track_stop(mig);
 	vmig_end_sessions(mig);
 	dev_err(vmig_dev(mig),
 		"migration state ERROR: sessions ended, VFIO_DEVICE_RESET recovers the device\n");

@@ -98,7 +98,8 @@ struct vmig_dma_run {
  * @state_load: frozen device: replace the internal state with @buf, all or
  *	nothing; a rejected blob leaves the device as it was
  * @mem_track_start: start tracking writes to device memory, clean bitmap
- * @mem_track_stop: stop tracking
+ * @mem_track_stop: stop tracking; never concurrent with @mem_track_sync
+ *	(the core holds the saving session's mutex around it)
  * @mem_track_sync: OR the pages written since the last sync into @bitmap
  *	(one bit per @info.mem_page_size) and clear them in the device
  * @mem_read: copy device memory at @off into @buf
