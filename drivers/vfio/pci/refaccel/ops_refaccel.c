@@ -49,7 +49,12 @@ struct rv_access {
 	bool restore_d3hot;
 };
 
-/* With memory_lock held: does BAR0 decode right now, as the user left it? */
+/*
+ * With memory_lock held: does BAR0 decode right now, as the user left it?
+ * The device's own PCI_COMMAND, not the user's virtual one.  A VF has no
+ * memory enable of its own (no_command_memory: the PF's SR-IOV control
+ * holds it), as vfio_pci_core's check also knows.
+ */
 static bool rv_decodes(struct refaccel_vfio_device *rv)
 {
 	struct pci_dev *pdev = rv->core_device.pdev;
@@ -57,6 +62,8 @@ static bool rv_decodes(struct refaccel_vfio_device *rv)
 
 	if (pdev->current_state != PCI_D0)
 		return false;
+	if (pdev->no_command_memory)
+		return true;
 	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
 	return cmd & PCI_COMMAND_MEMORY;
 }
