@@ -90,6 +90,7 @@ FIXTURE(p2p) {
 	bool testctl;
 	int tmo;
 	bool iommu_ok;
+	bool irq;			/* A's MSI-X eventfds are set up */
 };
 
 FIXTURE_SETUP(p2p)
@@ -812,6 +813,10 @@ static void n_check_idle(struct __test_metadata *_metadata,
 		       (unsigned long long)cpl.tag);
 	ASSERT_EQ(0, memcmp(canary, (const void *)target, W_LEN))
 		TH_LOG("%s: A's STORE reached its target", when);
+	ASSERT_EQ(0u, ra_irq_drain(A, REFACCEL_VEC_COMPLETION))
+		TH_LOG("%s: A sent a completion interrupt", when);
+	ASSERT_EQ(0u, ra_rd(A, REFACCEL_REG_INT_STATUS))
+		TH_LOG("%s: A set an interrupt status bit", when);
 }
 
 /* Let A run: the queued STORE completes exactly once. */
@@ -832,6 +837,12 @@ static void n_check_once(struct __test_metadata *_metadata,
 		TH_LOG("%s: %s", when, ra_cpl_status_name(cpl.status));
 	ASSERT_EQ(0, memcmp(data, (const void *)target, W_LEN))
 		TH_LOG("%s: completed, but the data is not at the target", when);
+	if (self->irq) {
+		/* the positive control of n_check_idle()'s eventfd check */
+		ASSERT_LT(0, ra_irq_wait(A, REFACCEL_VEC_COMPLETION, self->tmo))
+			TH_LOG("%s: completed without its MSI-X message", when);
+		ra_wr(A, REFACCEL_REG_INT_STATUS, REFACCEL_INT_ALL);
+	}
 	n_clock(_metadata, self);
 	ASSERT_EQ(0, ra_reap(&self->ring[0], &cpl))
 		TH_LOG("%s: a second completion (tag 0x%llx)", when,
@@ -844,8 +855,9 @@ static void n_check_once(struct __test_metadata *_metadata,
  * A in RUNNING_P2P, then in STOP: a STORE submitted meanwhile (its doorbell
  * accepted, or deferred while frozen) is neither fetched nor performed nor
  * completed while B's clock NOP lets 20x A's op latency of virtual time
- * pass; A's CQ and the target stay as they were.  Back in RUNNING it
- * completes once with the data at the target.  The target is B's BAR2
+ * pass; A's CQ, its interrupt status and eventfd and the target stay as
+ * they were.  Back in RUNNING it completes once with the data at the
+ * target, and its MSI-X message arrives.  The target is B's BAR2
  * (peer window) where the backend can map it, else host memory (said so).
  */
 TEST_F_TIMEOUT(p2p, p2p_quiesced_issues_no_dma, 600)
@@ -877,6 +889,12 @@ TEST_F_TIMEOUT(p2p, p2p_quiesced_issues_no_dma, 600)
 	}
 	ring_start(_metadata, self, 0, 16, 16);
 	ring_start(_metadata, self, 1, 16, 16);
+	/* A's completion interrupts: none while stopped, one after */
+	ASSERT_EQ(0, ra_irq_enable(A));
+	self->irq = true;
+	ra_wr(A, REFACCEL_REG_INT_MASK, 0);
+	ra_wr(A, REFACCEL_REG_INT_STATUS, REFACCEL_INT_ALL);
+	ra_irq_drain(A, REFACCEL_VEC_COMPLETION);
 	if (self->testctl) {
 		ra_wr(A, REFACCEL_REG_TEST_OP_LATENCY, N_OP_NS);
 		ra_wr(B, REFACCEL_REG_TEST_OP_LATENCY, N_CLOCK_NS);
