@@ -3,6 +3,8 @@
 # Top-level build for refaccel-vfio-pci, its device model and its tests.
 #
 #   make            build the module against $(KDIR)
+#   make install    install it for that kernel (INSTALL_MOD_PATH=/root too),
+#                   depmod; make uninstall; make dkms-src (see dkms.conf)
 #   make demo       set up the host, build everything, boot the VM, run a
 #                   workload through vfio on both functions
 #   make check      set up, build, static checks, then the whole suite in the
@@ -71,6 +73,50 @@ checkpatch:
 
 sparse:
 	$(MAKE) -C $(KDIR) M=$(MODDIR) C=2 modules
+
+# ---- Installing (README.md, "Installing") ----
+# The project's one version number lives in dkms.conf.
+PKG_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(CURDIR)/dkms.conf)
+# The release KDIR was built for (what kbuild installs under).
+KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+# make install: kbuild's modules_install to
+# $(INSTALL_MOD_PATH)/lib/modules/$(KREL)/$(INSTALL_MOD_DIR), compressed like
+# the kernel's own modules, then depmod (-b for another root).
+# INSTALL_MOD_PATH, or DESTDIR, installs into another root (a package, a test).
+INSTALL_MOD_DIR ?= updates
+MODROOT = $(abspath $(or $(INSTALL_MOD_PATH),$(DESTDIR)))
+DEPMOD = depmod -a $(if $(MODROOT),-b $(MODROOT)) $(KREL)
+# Debian's headers ship no signing key: leave the module unsigned rather
+# than let sign-file fail on every install (dkms signs with its own key).
+SIG_KEY = $(shell sed -n 's/^CONFIG_MODULE_SIG_KEY="\(.*\)"$$/\1/p' $(KDIR)/.config 2>/dev/null)
+NOSIGN = $(if $(filter pkcs11:%,$(SIG_KEY))$(wildcard $(KDIR)/$(SIG_KEY) $(SIG_KEY)),,CONFIG_MODULE_SIG_ALL=)
+# make dkms-src: the source tree dkms needs (dkms.conf, the module,
+# include/) in $(DKMS_SOURCE_TREE)/refaccel-vfio-pci-$(PKG_VERSION).
+DKMS_SOURCE_TREE ?= /usr/src
+DKMS_SRC = $(DKMS_SOURCE_TREE)/refaccel-vfio-pci-$(PKG_VERSION)
+
+.PHONY: install uninstall dkms-src
+
+install: module
+	@test -n "$(KREL)" || { echo "no $(KDIR)/include/config/kernel.release" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(MODDIR) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) \
+		INSTALL_MOD_PATH=$(MODROOT) $(NOSIGN) modules_install
+	$(DEPMOD)
+
+uninstall:
+	@test -n "$(KREL)" || { echo "no $(KDIR)/include/config/kernel.release" >&2; exit 1; }
+	rm -f $(MODROOT)/lib/modules/$(KREL)/$(INSTALL_MOD_DIR)/refaccel-vfio-pci.ko*
+	$(DEPMOD)
+
+dkms-src:
+	@test -n "$(PKG_VERSION)" || { echo "no PACKAGE_VERSION in dkms.conf" >&2; exit 1; }
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)/drivers/vfio/pci/refaccel
+	cp dkms.conf $(DKMS_SRC)/
+	cp -r include $(DKMS_SRC)/
+	cp $(MODDIR)/Kbuild $(filter-out %.mod.c,$(wildcard $(MODDIR)/*.[ch])) \
+		$(DKMS_SRC)/drivers/vfio/pci/refaccel/
+	@echo "next: dkms install refaccel-vfio-pci/$(PKG_VERSION)"
 
 demo:
 	bash tests/demo.sh

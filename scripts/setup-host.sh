@@ -91,6 +91,8 @@ pkgs=(
 	build-essential kmod bc flex bison libelf-dev libssl-dev sparse rsync xz-utils
 	pciutils
 	"linux-image-$KVER_DEB" "linux-headers-$KVER_DEB" linux-source-6.12
+	# packaging check: dkms add/build/install of dkms.conf (temporary trees)
+	dkms
 	# QEMU 10.0 build (device model host)
 	dpkg-dev ninja-build pkg-config python3-venv libglib2.0-dev
 	zlib1g-dev libattr1-dev libcap-ng-dev libpixman-1-dev libfdt-dev

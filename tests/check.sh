@@ -52,6 +52,17 @@ run_step linux-src bash scripts/prepare-linux-src.sh || summary
 
 if run_step module-build make module; then
 	run_step module-w1-clean no_diagnostics "$out/module-build.log"
+	# Packaging (tests/packaging.sh), in temporary trees only: make
+	# install/uninstall into a temporary root with depmod -b; dkms
+	# add/build/install/remove in temporary dkms, source and install trees
+	# (one module build), the .ko's vermagic that of the kernel's own.
+	run_step packaging-install bash tests/packaging.sh install "$out/packaging-install"
+	if command -v dkms >/dev/null; then
+		run_step packaging-dkms bash tests/packaging.sh dkms "$out/packaging-dkms"
+	else
+		echo "ok - packaging-dkms # SKIP dkms not installed (scripts/setup-host.sh installs it)"
+		skip=$((skip + 1))
+	fi
 fi
 run_step checkpatch-strict sh -c 'o=$(make -s checkpatch 2>&1); echo "$o"; [ -z "$o" ]'
 if run_step sparse make sparse; then
@@ -66,6 +77,10 @@ run_step model-smoke bash tools/qemu/tests/smoke.sh
 # 7 minutes cold, seconds after a model change): any report fails it.
 run_step model-smoke-asan env REFACCEL_QEMU_ASAN=1 bash tools/qemu/tests/smoke.sh
 run_step selftests-build make selftests || summary
+# The documented `make -C tools/testing/selftests/vfio-mig run_tests` on the
+# host (no device: SKIPs): the kernel's runner, one result per binary, the
+# timeout from `settings`.
+run_step kselftest-run-tests bash tests/packaging.sh run-tests
 run_step tools-build make tools || summary
 run_step guest-build make -C tools/guest || summary
 run_step guest-build-clean no_diagnostics "$out/guest-build.log"
