@@ -9,6 +9,11 @@
 #                   workload through vfio on both functions
 #   make check      set up, build, static checks, then the whole suite in the
 #                   VM; the last line is "N passed, N failed"
+#   make bench      boot the VMs and print a table of ratios (migration cost
+#                   against memcpy, stop-copy bytes against bytes dirtied,
+#                   quiesce against the op in flight, QEMU downtime), also
+#                   out/bench/bench.json and two PNGs; not part of make
+#                   check, which only runs the benchmark once, tiny
 #
 # KDIR defaults to the headers of the Debian 6.12 kernel chosen by
 # scripts/setup-host.sh (or the newest installed 6.12 Debian kernel).
@@ -32,7 +37,7 @@ SHARED_HDRS = include/hw/refaccel_regs.h
 UAPI_HDRS = include/uapi/linux/refaccel_vfio.h
 
 .PHONY: all module clean setup linux-src qemu selftests tools checkpatch \
-	sparse demo check
+	sparse demo check bench
 
 all: module
 
@@ -123,3 +128,6 @@ demo:
 
 check:
 	bash tests/check.sh
+
+bench:
+	bash tests/bench.sh

@@ -101,6 +101,8 @@ pkgs=(
 	seabios/bookworm-backports ipxe-qemu qemu-system-data/bookworm-backports
 	# VM lane
 	virtme-ng/trixie busybox-static file
+	# make bench: the convergence and downtime plots (PNG)
+	gnuplot-nox
 	# stock QEMU 10 that runs inside the VM (QEMU migration lane)
 	qemu-system-x86/bookworm-backports qemu-system-common/bookworm-backports
 )

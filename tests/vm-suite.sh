@@ -100,6 +100,32 @@ fi
 # does.  SKIPs where the kernel or the function offers no DMA logging.
 echo "# --- DMA logging benchmark ---"
 tap_lines < <(tests/dirty-bench.sh)
+
+# The migration benchmark of `make bench` (tests/bench.sh), once on a tiny
+# run (--quick: a few seconds), so that it cannot rot: a failing ioctl, a
+# load that does not restore SRAM or a stream that does not parse fails;
+# its timings never do.
+echo "# --- migration benchmark (--quick) ---"
+mig_bench() {
+	local log rc why
+	log=$(mktemp /tmp/mig-bench.XXXXXX)
+	"$st/refaccel_mig_bench" --quick --json /tmp/mig-bench.json >"$log" 2>&1
+	rc=$?
+	cat "$log"	# tap_lines makes comments of it
+	why=$(sed -n 's/^RESULT: [A-Z]* (\(.*\))$/\1/p' "$log" | tail -n 1)
+	rm -f "$log"
+	case "$rc" in
+	0) echo "ok - mig-bench" ;;
+	4) echo "ok - mig-bench # SKIP ${why:-no reason given}" ;;
+	*) echo "not ok - mig-bench (exit $rc: ${why:-no RESULT line})" ;;
+	esac
+}
+if tools/vm/bind.sh refaccel-vfio-pci >/dev/null 2>&1; then
+	tap_lines < <(mig_bench)
+else
+	tap_lines < <(echo "not ok - mig-bench (tools/vm/bind.sh refaccel-vfio-pci failed)")
+fi
+
 # The driver's tracepoints through tracefs: what the demo's migration and
 # (where DMA logging is offered) the benchmark must have produced.
 dma=

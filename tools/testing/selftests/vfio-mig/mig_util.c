@@ -106,6 +106,21 @@ int mig_data_size(struct vu_device *d, uint64_t *bytes)
 	return ret;
 }
 
+int mig_quiesce_get(struct vu_device *d, struct refaccel_vfio_quiesce *q)
+{
+	memset(q, 0xa5, sizeof(*q));
+	return mig_feature(d, VFIO_DEVICE_FEATURE_GET |
+			   REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE, q, sizeof(*q));
+}
+
+int mig_quiesce_set(struct vu_device *d, uint32_t timeout_ms)
+{
+	struct refaccel_vfio_quiesce q = { .timeout_ms = timeout_ms };
+
+	return mig_feature(d, VFIO_DEVICE_FEATURE_SET |
+			   REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE, &q, sizeof(q));
+}
+
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
 {
 	struct vfio_precopy_info info = { .argsz = sizeof(info) };
@@ -292,6 +307,32 @@ int mig_stream_index(const uint8_t *p, size_t len, struct mig_rec_ref *recs,
 		n++;
 	}
 	return n;
+}
+
+struct mig_rec_span mig_stream_span(const struct mig_rec_ref *recs, int nrecs,
+				    size_t from, size_t to)
+{
+	struct mig_rec_span r = { 0 };
+
+	for (int i = 0; i < nrecs; i++) {
+		if (recs[i].off < from || recs[i].off >= to)
+			continue;
+		r.n++;
+		switch (recs[i].type) {
+		case VMIG_REC_MEM:
+			r.mem++;
+			r.mem_bytes += recs[i].size - sizeof(struct vmig_rec_hdr) -
+				       sizeof(uint64_t);
+			break;
+		case VMIG_REC_STATE:
+			r.state++;
+			break;
+		case VMIG_REC_END:
+			r.end++;
+			break;
+		}
+	}
+	return r;
 }
 
 void mig_rec_fix_crc(uint8_t *p, size_t off)

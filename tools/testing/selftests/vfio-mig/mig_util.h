@@ -38,6 +38,13 @@ int mig_data_size(struct vu_device *d, uint64_t *bytes);
 int mig_low_power(struct vu_device *d, bool enter);
 /* One VFIO_DEVICE_FEATURE call, payload of at most 64 bytes: 0 or -errno. */
 int mig_feature(struct vu_device *d, uint32_t flags, void *data, size_t len);
+/*
+ * REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE (refaccel-vfio-pci only): GET the
+ * bound and the last quiesce's outcome (*q is poisoned first, so a field
+ * the driver does not fill shows), or SET the bound of this open.
+ */
+int mig_quiesce_get(struct vu_device *d, struct refaccel_vfio_quiesce *q);
+int mig_quiesce_set(struct vu_device *d, uint32_t timeout_ms);
 /* VFIO_MIG_GET_PRECOPY_INFO on a data_fd */
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
 
@@ -80,6 +87,19 @@ struct mig_rec_ref {
 /* Returns the number of records found (at most @max), or -EINVAL. */
 int mig_stream_index(const uint8_t *p, size_t len, struct mig_rec_ref *recs,
 		     int max);
+/*
+ * Of the @nrecs records of a stream (indexed by mig_stream_index()), those
+ * that start in [@from, @to): how many of each type, and the device memory
+ * bytes their MEM records carry (what one part of a stream, such as the
+ * STOP_COPY tail after a pre-copy, is made of).
+ */
+struct mig_rec_span {
+	int n, mem, state, end;
+	uint64_t mem_bytes;
+};
+
+struct mig_rec_span mig_stream_span(const struct mig_rec_ref *recs, int nrecs,
+				    size_t from, size_t to);
 /* Standard CRC-32C, as the stream uses it. */
 uint32_t mig_crc32c(const void *p, size_t len);
 /* Recompute every checksum of the record at @off (after editing it). */

@@ -66,6 +66,7 @@
 
 #include <linux/vfio.h>
 
+#include "bench_util.h"
 #include "mig_util.h"
 #include "refaccel_lib.h"
 
@@ -78,11 +79,6 @@
 #define CANARY		0x5a5aa5a5c3c33c3cull
 #define DEFAULT_IOVA	0x1000000000ull	/* 64 GiB, clear of the MSI window */
 #define WARMUP_SIZE	(64ull << 20)
-
-#define EXIT_PASS	0
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
-#define EXIT_SKIP	4
 
 enum pat { PAT_CLEAN, PAT_SPARSE, PAT_DENSE, NPAT };
 static const char *const pat_name[NPAT] = { "clean", "sparse", "dense" };
@@ -117,93 +113,6 @@ struct row {
 };
 
 static volatile uint64_t sink;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_REPS];
-
-	if (n <= 0)
-		return 0;
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_dbl);
-	return n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static double minimum(const double *v, int n)
-{
-	double m = n > 0 ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
-}
-
-static const char *fmt_ns(double ns, char *buf, size_t len)
-{
-	if (ns < 1e6)
-		snprintf(buf, len, "%.1f us", ns / 1e3);
-	else if (ns < 1e9)
-		snprintf(buf, len, "%.2f ms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.3f s", ns / 1e9);
-	return buf;
-}
-
-static const char *fmt_size(uint64_t b, char *buf, size_t len)
-{
-	static const char unit[] = "KMGT";
-	int u = -1;
-
-	while (u < 3 && b >= 1024 && !(b & 1023)) {
-		b >>= 10;
-		u++;
-	}
-	if (u < 0)
-		snprintf(buf, len, "%" PRIu64, b);
-	else
-		snprintf(buf, len, "%" PRIu64 "%c", b, unit[u]);
-	return buf;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	case 't': case 'T': v <<= 40; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')	/* "1GiB", "1GB" */
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static int log_start(struct ra_dev *d, uint64_t iova, uint64_t size,
 		     uint64_t *page_size)
@@ -244,10 +153,10 @@ static int log_report(struct ra_dev *d, uint64_t iova, uint64_t size,
 	double t0;
 	int ret;
 
-	t0 = now_ns();
+	t0 = bu_now_ns();
 	ret = mig_feature(&d->vdev, VFIO_DEVICE_FEATURE_GET |
 		      VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep, sizeof(rep));
-	*ns = now_ns() - t0;
+	*ns = bu_now_ns() - t0;
 	return ret;
 }
 
@@ -339,12 +248,12 @@ canary:
 static double mem_read(const uint64_t *buf, uint64_t nwords)
 {
 	uint64_t sum = 0;
-	double t0 = now_ns();
+	double t0 = bu_now_ns();
 
 	for (uint64_t w = 0; w < nwords; w++)
 		sum += __builtin_popcountll(buf[w]);
 	sink += sum;
-	return now_ns() - t0;
+	return bu_now_ns() - t0;
 }
 
 static void row_fail(struct row *r, int err, const char *fmt, ...)
@@ -383,7 +292,7 @@ static void run_row(const struct opts *o, struct ra_dev *d, struct row *r,
 
 	count = pattern(o, r->pat, r->size, &off, &stride);
 	r->dirty = expect_bitmap(want, nwords, off, stride, count, gran);
-	fmt_size(r->size, sz, sizeof(sz));
+	bu_fmt_size(r->size, sz, sizeof(sz));
 	snprintf(what, sizeof(what), "%s %s", sz, pat_name[r->pat]);
 
 	for (int i = 0; i < reps; i++) {
@@ -392,10 +301,10 @@ static void run_row(const struct opts *o, struct ra_dev *d, struct row *r,
 			bm[nwords + c] = CANARY;
 		r->mark_ns[i] = 0;
 		if (count) {
-			double t0 = now_ns();
+			double t0 = bu_now_ns();
 
 			mark(d, o->iova + off, stride, count);
-			r->mark_ns[i] = now_ns() - t0;
+			r->mark_ns[i] = bu_now_ns() - t0;
 		}
 		ret = log_report(d, o->iova, r->size, bm, &r->rep_ns[i]);
 		if (ret) {
@@ -429,20 +338,20 @@ static void run_row(const struct opts *o, struct ra_dev *d, struct row *r,
 		r->nrep++;
 		if (o->verbose)
 			fprintf(stderr, "# %s rep %d: mark %s, report %s, then empty report %s\n",
-				what, i + 1, fmt_ns(r->mark_ns[i], t1, sizeof(t1)),
-				fmt_ns(r->rep_ns[i], t2, sizeof(t2)),
-				fmt_ns(r->clear_ns[i], t3, sizeof(t3)));
+				what, i + 1, bu_fmt_ns(r->mark_ns[i], t1, sizeof(t1)),
+				bu_fmt_ns(r->rep_ns[i], t2, sizeof(t2)),
+				bu_fmt_ns(r->clear_ns[i], t3, sizeof(t3)));
 	}
-	r->rep_med = median(r->rep_ns, r->nrep);
-	r->rep_min = minimum(r->rep_ns, r->nrep);
-	r->mark_med = median(r->mark_ns, r->nrep);
-	r->clear_med = median(r->clear_ns, r->nrep);
+	r->rep_med = bu_median(r->rep_ns, r->nrep);
+	r->rep_min = bu_minimum(r->rep_ns, r->nrep);
+	r->mark_med = bu_median(r->mark_ns, r->nrep);
+	r->clear_med = bu_median(r->clear_ns, r->nrep);
 
 	mem_read(membuf, nwords);	/* once untimed */
 	for (int i = 0; i < o->mem_reps; i++)
 		r->mem_ns[i] = mem_read(membuf, nwords);
-	r->mem_med = median(r->mem_ns, o->mem_reps);
-	r->mem_min = minimum(r->mem_ns, o->mem_reps);
+	r->mem_med = bu_median(r->mem_ns, o->mem_reps);
+	r->mem_min = bu_minimum(r->mem_ns, o->mem_reps);
 }
 
 static void print_table(const struct row *rows, int n)
@@ -454,7 +363,7 @@ static void print_table(const struct row *rows, int n)
 	for (int i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 
-		fmt_size(r->size, sz, sizeof(sz));
+		bu_fmt_size(r->size, sz, sizeof(sz));
 		if (r->err) {
 			printf("%-6s %-7s %11" PRIu64 "  ERROR: %s: %s\n", sz,
 			       pat_name[r->pat], r->dirty, r->what,
@@ -463,19 +372,11 @@ static void print_table(const struct row *rows, int n)
 		}
 		printf("%-6s %-7s %11" PRIu64 " %12s %12s %10.1f %12s\n", sz,
 		       pat_name[r->pat], r->dirty,
-		       fmt_ns(r->rep_med, t1, sizeof(t1)),
-		       fmt_ns(r->mem_med, t2, sizeof(t2)),
+		       bu_fmt_ns(r->rep_med, t1, sizeof(t1)),
+		       bu_fmt_ns(r->mem_med, t2, sizeof(t2)),
 		       r->mem_med > 0 ? r->rep_med / r->mem_med : 0,
-		       r->dirty ? fmt_ns(r->mark_med, t3, sizeof(t3)) : "-");
+		       r->dirty ? bu_fmt_ns(r->mark_med, t3, sizeof(t3)) : "-");
 	}
-}
-
-static void json_arr(FILE *f, const double *v, int n)
-{
-	fputc('[', f);
-	for (int i = 0; i < n; i++)
-		fprintf(f, "%s%.0f", i ? ", " : "", v[i]);
-	fputc(']', f);
 }
 
 static int write_json(const char *path, const struct opts *o,
@@ -517,9 +418,9 @@ static int write_json(const char *path, const struct opts *o,
 		fprintf(f, ", \"mark_ns\": %.0f, \"empty_after_ns\": %.0f",
 			r->mark_med, r->clear_med);
 		fprintf(f, ", \"report_samples_ns\": ");
-		json_arr(f, r->rep_ns, r->nrep);
+		bu_json_arr(f, r->rep_ns, r->nrep);
 		fprintf(f, ", \"mem_samples_ns\": ");
-		json_arr(f, r->mem_ns, o->mem_reps);
+		bu_json_arr(f, r->mem_ns, o->mem_reps);
 		fputc('}', f);
 	}
 	fprintf(f, "\n  ]\n}\n");
@@ -571,7 +472,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			     tok = strtok_r(NULL, ",", &save)) {
 				uint64_t v;
 
-				if (o->nsizes == MAX_SIZES || parse_size(tok, &v) ||
+				if (o->nsizes == MAX_SIZES || bu_parse_size(tok, &v) ||
 				    !v || v % SIZE_ALIGN) {
 					fprintf(stderr, "bad --sizes entry '%s' (at most %d, multiples of 256K)\n",
 						tok, MAX_SIZES);
@@ -616,7 +517,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'S':
-			if (parse_size(optarg, &o->sparse_stride) ||
+			if (bu_parse_size(optarg, &o->sparse_stride) ||
 			    o->sparse_stride % PAGE ||
 			    o->sparse_stride <= SPARSE_OFF ||
 			    o->sparse_stride > UINT32_MAX) {
@@ -626,7 +527,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			break;
 		case 'i':
-			if (parse_size(optarg, &o->iova) || o->iova % SIZE_ALIGN) {
+			if (bu_parse_size(optarg, &o->iova) || o->iova % SIZE_ALIGN) {
 				fprintf(stderr, "--iova: 256K aligned\n");
 				return -EINVAL;
 			}
@@ -658,21 +559,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* One untimed pass of each pattern over WARMUP_SIZE; EXIT_FAIL on an error. */
+/* One untimed pass of each pattern over WARMUP_SIZE; BU_EXIT_FAIL on error. */
 static int warmup(const struct opts *o, struct ra_dev *d, uint64_t *bm,
 		  uint64_t *want, const uint64_t *membuf)
 {
 	struct row r;
 	uint64_t g;
-	double t0 = now_ns();
+	double t0 = bu_now_ns();
 	char t1[24];
-	int ret, rc = EXIT_PASS;
+	int ret, rc = BU_EXIT_PASS;
 
 	ret = log_start(d, o->iova, WARMUP_SIZE, &g);
 	if (ret) {
 		printf("RESULT: FAIL (warm-up: DMA_LOGGING_START of 64M at IOVA 0x%" PRIx64 ": %s)\n",
 		       o->iova, strerror(-ret));
-		return EXIT_FAIL;
+		return BU_EXIT_FAIL;
 	}
 	if (!g || g % PAGE || (g & (g - 1)))
 		g = PAGE;
@@ -686,31 +587,18 @@ static int warmup(const struct opts *o, struct ra_dev *d, uint64_t *bm,
 		if (r.err) {
 			printf("RESULT: FAIL (warm-up: %s: %s)\n", r.what,
 			       strerror(r.err));
-			rc = EXIT_FAIL;
+			rc = BU_EXIT_FAIL;
 		}
 	}
 	ret = log_stop(d);
 	if (ret && !rc) {
 		printf("RESULT: FAIL (warm-up: DMA_LOGGING_STOP: %s)\n",
 		       strerror(-ret));
-		rc = EXIT_FAIL;
+		rc = BU_EXIT_FAIL;
 	}
 	fprintf(stderr, "# warm-up pass (64M, untimed) took %s\n",
-		fmt_ns(now_ns() - t0, t1, sizeof(t1)));
+		bu_fmt_ns(bu_now_ns() - t0, t1, sizeof(t1)));
 	return rc;
-}
-
-static int skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int skip(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("RESULT: SKIP (");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf(")\n");
-	return EXIT_SKIP;
 }
 
 /* Is the function's DMA logging there?  0, or the errno of the probe. */
@@ -759,14 +647,14 @@ int main(int argc, char **argv)
 	const char *bdf = NULL;
 	uint64_t gran = PAGE, maxwords = 0, *bm = NULL, *want = NULL, *membuf = NULL;
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
-	int nrows = 0, ret, rc = EXIT_PASS;
+	int nrows = 0, ret, rc = BU_EXIT_PASS;
 	char sz[24], t1[24];
 	double t0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse_opts(argc, argv, &o)) {
 		usage(argv[0]);
-		return EXIT_USAGE;
+		return BU_EXIT_USAGE;
 	}
 
 	if (o.bdf) {
@@ -777,25 +665,25 @@ int main(int argc, char **argv)
 			if (ra_driver_is_variant(f.driver[i]))
 				bdf = f.bdf[i];
 		if (!bdf)
-			return skip("no function bound to refaccel-vfio-pci%s%s",
+			return bu_skip("no function bound to refaccel-vfio-pci%s%s",
 				    f.n ? "" : ": ", f.n ? "" : f.why);
 	}
 
 	ret = vu_iommu_init(&iommu, vu_backend_from_env());
 	if (ret) {
 		printf("RESULT: FAIL (iommu init: %s)\n", strerror(-ret));
-		return EXIT_FAIL;
+		return BU_EXIT_FAIL;
 	}
 	ret = ra_open(&iommu, bdf, &dev);
 	if (ret) {
 		printf("RESULT: FAIL (open %s: %s)\n", bdf, strerror(-ret));
-		return EXIT_FAIL;
+		return BU_EXIT_FAIL;
 	}
 	/* FLR: no test flag (e.g. TEST_DT_LOSE) left from an earlier test. */
 	ret = ra_reset(&dev);
 	if (ret) {
 		printf("RESULT: FAIL (reset %s: %s)\n", bdf, strerror(-ret));
-		return EXIT_FAIL;
+		return BU_EXIT_FAIL;
 	}
 	uname(&u);
 	printf("refaccel DMA dirty-tracking report benchmark\n");
@@ -806,17 +694,17 @@ int main(int argc, char **argv)
 	if (ret && ret != -ENOTTY && ret != -EOPNOTSUPP) {
 		printf("RESULT: FAIL (VFIO_DEVICE_FEATURE PROBE of DMA_LOGGING_*: %s)\n",
 		       strerror(-ret));
-		rc = EXIT_FAIL;
+		rc = BU_EXIT_FAIL;
 		goto out;
 	}
 	if (ret) {
-		rc = skip("DMA logging not offered by %s on %s: VFIO_DEVICE_FEATURE PROBE of DMA_LOGGING_* gives %s%s",
+		rc = bu_skip("DMA logging not offered by %s on %s: VFIO_DEVICE_FEATURE PROBE of DMA_LOGGING_* gives %s%s",
 			  dev.driver, u.release, strerrorname_np(-ret) ?: "?",
 			  ret == -ENOTTY ? ", no log_ops (stock kernel without IOMMUFD_DRIVER?)" : "");
 		goto out;
 	}
 	if (!have_mark_regs(&dev)) {
-		rc = skip("no TEST_DT_MARK/STRIDE/COUNT registers: the model needs testctl=on (CAPS 0x%x) and DT_NEXT/TEST_DT support",
+		rc = bu_skip("no TEST_DT_MARK/STRIDE/COUNT registers: the model needs testctl=on (CAPS 0x%x) and DT_NEXT/TEST_DT support",
 			  ra_rd(&dev, REFACCEL_REG_CAPS));
 		goto out;
 	}
@@ -831,7 +719,7 @@ int main(int argc, char **argv)
 	membuf = malloc(maxwords * 8);
 	if (!bm || !want || !membuf) {
 		printf("RESULT: FAIL (out of memory)\n");
-		rc = EXIT_FAIL;
+		rc = BU_EXIT_FAIL;
 		goto out;
 	}
 	/* Pre-fault everything; the baseline reads random words. */
@@ -843,7 +731,7 @@ int main(int argc, char **argv)
 	printf("  range     IOVA 0x%" PRIx64 " + size, report page 4 KiB, %d report(s) and %d memory read(s) per row, medians\n",
 	       o.iova, o.reps, o.mem_reps);
 	printf("  sparse    one page per %s (offset 0x%" PRIx64 " in each); dense: every page\n",
-	       fmt_size(o.sparse_stride, sz, sizeof(sz)), SPARSE_OFF);
+	       bu_fmt_size(o.sparse_stride, sz, sizeof(sz)), SPARSE_OFF);
 	printf("  memory    popcount of a pre-faulted buffer of the bitmap's size (size/32768 bytes)\n");
 
 	if (!o.no_warmup) {
@@ -855,8 +743,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.nsizes; i++) {
 		uint64_t size = o.sizes[i], g = 0;
 
-		fmt_size(size, sz, sizeof(sz));
-		t0 = now_ns();
+		bu_fmt_size(size, sz, sizeof(sz));
+		t0 = bu_now_ns();
 		ret = log_start(&dev, o.iova, size, &g);
 		if (ret) {
 			struct row *r = &rows[nrows++];
@@ -866,11 +754,11 @@ int main(int argc, char **argv)
 			r->pat = PAT_CLEAN;
 			row_fail(r, ret, "DMA_LOGGING_START of %s at IOVA 0x%" PRIx64,
 				 sz, o.iova);
-			rc = EXIT_FAIL;
+			rc = BU_EXIT_FAIL;
 			continue;
 		}
 		fprintf(stderr, "# %s: DMA_LOGGING_START took %s, page_size %" PRIu64 "\n",
-			sz, fmt_ns(now_ns() - t0, t1, sizeof(t1)), g);
+			sz, bu_fmt_ns(bu_now_ns() - t0, t1, sizeof(t1)), g);
 		if (g != PAGE) {
 			fprintf(stderr, "# note: %s: START returned page_size %" PRIu64
 				" for 4096 asked: checking at that granule\n", sz, g);
@@ -889,7 +777,7 @@ int main(int argc, char **argv)
 			r->pat = p;
 			run_row(&o, &dev, r, o.reps, g, bm, want, membuf);
 			if (r->err) {
-				rc = EXIT_FAIL;
+				rc = BU_EXIT_FAIL;
 				break;	/* the log is suspect now: next size */
 			}
 		}
@@ -901,7 +789,7 @@ int main(int argc, char **argv)
 			r->size = size;
 			r->pat = PAT_CLEAN;
 			row_fail(r, ret, "DMA_LOGGING_STOP of %s", sz);
-			rc = EXIT_FAIL;
+			rc = BU_EXIT_FAIL;
 		}
 	}
 
@@ -914,7 +802,7 @@ int main(int argc, char **argv)
 				 rc ? "FAIL" : "PASS");
 		if (ret) {
 			fprintf(stderr, "# --json %s: %s\n", o.json, strerror(-ret));
-			rc = EXIT_FAIL;
+			rc = BU_EXIT_FAIL;
 		}
 	}
 	if (rc)

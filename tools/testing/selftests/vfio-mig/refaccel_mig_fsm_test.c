@@ -1466,17 +1466,12 @@ TEST_F_TIMEOUT(fsm, low_power_refused, T_TIMEOUT)
 
 static int quiesce_get(struct mig_env *e, struct refaccel_vfio_quiesce *q)
 {
-	memset(q, 0xa5, sizeof(*q));
-	return mig_feature(&e->dev.vdev, VFIO_DEVICE_FEATURE_GET | F_QUIESCE,
-			   q, sizeof(*q));
+	return mig_quiesce_get(&e->dev.vdev, q);
 }
 
 static int quiesce_set(struct mig_env *e, uint32_t timeout_ms)
 {
-	struct refaccel_vfio_quiesce q = { .timeout_ms = timeout_ms };
-
-	return mig_feature(&e->dev.vdev, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
-			   &q, sizeof(q));
+	return mig_quiesce_set(&e->dev.vdev, timeout_ms);
 }
 
 static uint32_t quiesce_timeout_now(struct __test_metadata *_metadata,

@@ -336,42 +336,6 @@ static size_t finish_pre_copy(struct __test_metadata *_metadata,
 }
 
 /*
- * Of the @nrecs records of a stream (indexed by mig_stream_index()), those
- * that start in [@from, @to): how many of each type, and the SRAM bytes
- * their MEM records carry.
- */
-struct rec_span {
-	int n, mem, state, end;
-	uint64_t mem_bytes;
-};
-
-static struct rec_span rec_span(const struct mig_rec_ref *recs, int nrecs,
-				size_t from, size_t to)
-{
-	struct rec_span r = { 0 };
-
-	for (int i = 0; i < nrecs; i++) {
-		if (recs[i].off < from || recs[i].off >= to)
-			continue;
-		r.n++;
-		switch (recs[i].type) {
-		case VMIG_REC_MEM:
-			r.mem++;
-			r.mem_bytes += recs[i].size - sizeof(struct vmig_rec_hdr) -
-				       sizeof(uint64_t);
-			break;
-		case VMIG_REC_STATE:
-			r.state++;
-			break;
-		case VMIG_REC_END:
-			r.end++;
-			break;
-		}
-	}
-	return r;
-}
-
-/*
  * An idle device converges: PRECOPY_INFO announces exactly the initial
  * pass it then sends (header and every SRAM page once); three CPU writes
  * through the BAR show up as dirty bytes and are resent as exactly those
@@ -388,7 +352,7 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	size_t final_bytes, len_init, len_dirty, tail_max;
 	static uint8_t page[3][PAGE];
 	struct mig_rec_ref *recs;
-	struct rec_span span;
+	struct mig_rec_span span;
 	int fd, p, nrecs, max_recs;
 	bool eof;
 
@@ -447,12 +411,12 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	ASSERT_LT(0, nrecs) TH_LOG("the pre-copied stream cannot be indexed");
 	ASSERT_EQ(pre.len, recs[nrecs - 1].off + recs[nrecs - 1].size);
 
-	span = rec_span(recs, nrecs, 0, len_init);
+	span = mig_stream_span(recs, nrecs, 0, len_init);
 	EXPECT_EQ(span.n, span.mem) TH_LOG("initial pass: only MEM records");
 	EXPECT_EQ(self->sram_size, span.mem_bytes)
 		TH_LOG("initial pass: every SRAM page once");
 
-	span = rec_span(recs, nrecs, len_init, len_init + len_dirty);
+	span = mig_stream_span(recs, nrecs, len_init, len_init + len_dirty);
 	EXPECT_EQ(3, span.mem) TH_LOG("dirty pass: %d records", span.n);
 	EXPECT_EQ(3, span.n);
 	for (int i = 0, k = 0; i < nrecs && k < 3; i++) {
@@ -474,7 +438,7 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	}
 
 	/* The idle STOP_COPY part: no page, one STATE, one END. */
-	span = rec_span(recs, nrecs, len_init + len_dirty, pre.len);
+	span = mig_stream_span(recs, nrecs, len_init + len_dirty, pre.len);
 	tail_max = 2 * sizeof(struct vmig_rec_hdr) + state_max +
 		   sizeof(struct vmig_rec_end);
 	EXPECT_EQ(0, span.mem) TH_LOG("idle STOP_COPY resent %d MEM records", span.mem);
