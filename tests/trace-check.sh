@@ -45,7 +45,7 @@ check)
 		fi
 	}
 	expect arc 'refaccel_arc: .* RUNNING -> RUNNING_P2P: [0-9]+ us, err 0' "an arc RUNNING -> RUNNING_P2P"
-	expect quiesce 'refaccel_quiesce: .* bound [0-9]+ ms: [0-9]+ us, 0 in flight, err 0' "a successful quiesce"
+	expect quiesce 'refaccel_quiesce: .* bound [0-9]+ ms, (drain|park): [0-9]+ us, 0 in flight, [0-9]+ parked, err 0' "a successful quiesce"
 	expect data-read 'refaccel_data: .* read [0-9]+ bytes: [1-9][0-9]*' "a data_fd read with data"
 	expect data-write 'refaccel_data: .* write [0-9]+ bytes: [1-9][0-9]*' "a data_fd write"
 	expect reset 'refaccel_reset: .* reset [0-9]+' "a reset"

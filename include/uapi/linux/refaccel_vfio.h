@@ -106,6 +106,22 @@ struct vmig_rec_end {
  */
 #define REFACCEL_QUIESCE_F_PRI_ABORT	(1u << 2)
 #define REFACCEL_QUIESCE_F_PRI_ENABLED	(1u << 3)
+/* PARK: the device can park executing work (REFACCEL_QUIESCE_MODE_PARK) */
+#define REFACCEL_QUIESCE_F_PARK		(1u << 4)
+
+/**
+ * enum refaccel_quiesce_mode - what a quiesce does with executing work
+ * @REFACCEL_QUIESCE_MODE_DRAIN: it may finish first, and the arc waits for
+ *	it (within timeout_ms).  The default of each open.
+ * @REFACCEL_QUIESCE_MODE_PARK: it is stopped at once, keeps the time it
+ *	has left, travels in the saved state and goes on when the device
+ *	runs again: the quiesce no longer depends on how long an op takes.
+ *	A device without REFACCEL_QUIESCE_F_PARK drains anyway.
+ */
+enum refaccel_quiesce_mode {
+	REFACCEL_QUIESCE_MODE_DRAIN	= 0,
+	REFACCEL_QUIESCE_MODE_PARK	= 1,
+};
 
 /**
  * enum refaccel_quiesce_result - how the last quiesce of this open ended
@@ -140,7 +156,9 @@ enum refaccel_quiesce_result {
  *	microseconds; SET: must be 0
  * @last_in_flight: GET: descriptors the device still had in flight when
  *	the last quiesce ended; SET: must be 0
- * @reserved: must be 0
+ * @mode: GET: the enum refaccel_quiesce_mode in force; SET: a new one
+ *	(else EINVAL).  Each open starts with DRAIN.  (Before the mode
+ *	existed this field was reserved and 0, which is DRAIN.)
  *
  * Only SET changes anything; GET is side-effect free.  An arc that times
  * out fails within @timeout_ms plus a slack of at most 20 ms (polling and
@@ -153,7 +171,7 @@ struct refaccel_vfio_quiesce {
 	__u32 last_result;
 	__u32 last_us;
 	__u32 last_in_flight;
-	__u32 reserved;
+	__u32 mode;
 };
 
 #endif /* _UAPI_LINUX_REFACCEL_VFIO_H */

@@ -23,6 +23,8 @@ static u32 refaccel_quiesce_flags(struct refaccel_vfio_device *rvdev)
 	/* migration is offered for such a device only after the opt-in */
 	if (rvdev->caps & REFACCEL_CAP_QUIESCE_UNBOUNDED)
 		flags |= REFACCEL_QUIESCE_F_UNBOUNDED | REFACCEL_QUIESCE_F_OPTED_IN;
+	else
+		flags |= REFACCEL_QUIESCE_F_PARK;
 	/* every quiesce withdraws the device's page requests (ABORT_PRI) */
 	if (rvdev->caps & REFACCEL_CAP_PRI)
 		flags |= REFACCEL_QUIESCE_F_PRI_ABORT;
@@ -57,6 +59,7 @@ static int refaccel_feature_quiesce(struct refaccel_vfio_device *rvdev,
 	struct refaccel_vfio_quiesce q;
 	struct vmig_quiesce_stat last;
 	unsigned int timeout_ms;
+	bool park;
 	int ret;
 
 	/* only a function that migrates has a quiesce to control */
@@ -70,23 +73,28 @@ static int refaccel_feature_quiesce(struct refaccel_vfio_device *rvdev,
 	if (flags & VFIO_DEVICE_FEATURE_SET) {
 		if (copy_from_user(&q, arg, sizeof(q)))
 			return -EFAULT;
-		if (q.flags || q.last_result || q.last_us || q.last_in_flight ||
-		    q.reserved)
+		if (q.flags || q.last_result || q.last_us || q.last_in_flight)
 			return -EINVAL;
 		if (q.timeout_ms < REFACCEL_QUIESCE_TIMEOUT_MIN_MS ||
 		    q.timeout_ms > REFACCEL_QUIESCE_TIMEOUT_MAX_MS)
 			return -EINVAL;
-		vmig_set_quiesce_timeout(&rvdev->mig, q.timeout_ms);
+		if (q.mode != REFACCEL_QUIESCE_MODE_DRAIN &&
+		    q.mode != REFACCEL_QUIESCE_MODE_PARK)
+			return -EINVAL;
+		vmig_set_quiesce(&rvdev->mig, q.timeout_ms,
+				 q.mode == REFACCEL_QUIESCE_MODE_PARK);
 		return 0;
 	}
 
-	vmig_get_quiesce(&rvdev->mig, &timeout_ms, &last);
+	vmig_get_quiesce(&rvdev->mig, &timeout_ms, &park, &last);
 	q = (struct refaccel_vfio_quiesce){
 		.timeout_ms = timeout_ms,
 		.flags = refaccel_quiesce_flags(rvdev),
 		.last_result = refaccel_quiesce_result(&last),
 		.last_us = last.us,
 		.last_in_flight = last.in_flight,
+		.mode = park ? REFACCEL_QUIESCE_MODE_PARK :
+			       REFACCEL_QUIESCE_MODE_DRAIN,
 	};
 	return copy_to_user(arg, &q, sizeof(q)) ? -EFAULT : 0;
 }

@@ -931,6 +931,7 @@ static int vmig_quiesce(struct vmig_device *mig)
 	struct vmig_quiesce_args args = {
 		.timeout_ms = mig->quiesce_timeout_ms,
 		.abort_pri = true,
+		.park = mig->quiesce_park,
 	};
 	ktime_t start = ktime_get();
 	int ret;
@@ -943,7 +944,8 @@ static int vmig_quiesce(struct vmig_device *mig)
 		.in_flight = args.in_flight,
 	};
 	trace_refaccel_quiesce(dev_name(vmig_dev(mig)), args.timeout_ms,
-			       mig->last_quiesce.us, args.in_flight, ret);
+			       args.park, mig->last_quiesce.us, args.in_flight,
+			       args.parked, ret);
 	mig->stats.quiesces++;
 	if (ret)
 		mig->stats.quiesce_failures++;
@@ -1153,20 +1155,22 @@ int vmig_get_data_size(struct vmig_device *mig, unsigned long *len)
 /* ---- the quiesce bound of this open (driver-private uAPI) ---- */
 
 void vmig_get_quiesce(struct vmig_device *mig, unsigned int *timeout_ms,
-		      struct vmig_quiesce_stat *last)
+		      bool *park, struct vmig_quiesce_stat *last)
 {
 	vmig_state_lock(mig);
 	*timeout_ms = mig->quiesce_timeout_ms;
+	*park = mig->quiesce_park;
 	*last = mig->last_quiesce;
 	vmig_state_unlock(mig);
 }
 
-/* The caller checked the bounds; the next quiesce uses @timeout_ms. */
-void vmig_set_quiesce_timeout(struct vmig_device *mig,
-			      unsigned int timeout_ms)
+/* The caller checked the bounds; the next quiesce uses them. */
+void vmig_set_quiesce(struct vmig_device *mig, unsigned int timeout_ms,
+		      bool park)
 {
 	vmig_state_lock(mig);
 	mig->quiesce_timeout_ms = timeout_ms;
+	mig->quiesce_park = park;
 	vmig_state_unlock(mig);
 }
 
@@ -1247,6 +1251,7 @@ void vmig_open(struct vmig_device *mig)
 	}
 	mig->info = info;
 	mig->quiesce_timeout_ms = READ_ONCE(mig->quiesce_default_ms);
+	mig->quiesce_park = false;
 	mig->last_quiesce = (struct vmig_quiesce_stat){};
 	mig->usable = true;
 out:
@@ -1294,6 +1299,7 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 	seq_printf(m, "saving_session: %s\n", mig->saving ? "yes" : "no");
 	seq_printf(m, "resuming_session: %s\n", mig->resuming ? "yes" : "no");
 	seq_printf(m, "quiesce_timeout_ms: %u\n", mig->quiesce_timeout_ms);
+	seq_printf(m, "quiesce_mode: %s\n", mig->quiesce_park ? "park" : "drain");
 	seq_printf(m, "quiesce_default_ms: %u\n",
 		   READ_ONCE(mig->quiesce_default_ms));
 	seq_printf(m, "dma_logging: %s\n", mig->log.active ? "on" : "off");

@@ -78,6 +78,7 @@ struct vmig_stats {
  * @resuming: RESUMING session (holds a file reference)
  * @quiesce_default_ms: @quiesce_timeout_ms of each new open (sysfs)
  * @quiesce_timeout_ms: bound on each quiesce of this open (private uAPI)
+ * @quiesce_park: park executing work instead of draining it (this open)
  * @last_quiesce: how the last quiesce of this open went
  * @usable: the open device supports migration (set by vmig_open())
  * @log: DMA logging (dirty.c), with its own lock
@@ -98,6 +99,7 @@ struct vmig_device {
 	struct vmig_file *resuming;
 	unsigned int quiesce_default_ms;
 	unsigned int quiesce_timeout_ms;
+	bool quiesce_park;
 	struct vmig_quiesce_stat last_quiesce;
 	bool usable;
 	struct vmig_log log;
@@ -120,8 +122,8 @@ int vmig_get_state(struct vmig_device *mig,
 		   enum vfio_device_mig_state *cur_state);
 int vmig_get_data_size(struct vmig_device *mig, unsigned long *len);
 void vmig_get_quiesce(struct vmig_device *mig, unsigned int *timeout_ms,
-		      struct vmig_quiesce_stat *last);
-void vmig_set_quiesce_timeout(struct vmig_device *mig,
-			      unsigned int timeout_ms);
+		      bool *park, struct vmig_quiesce_stat *last);
+void vmig_set_quiesce(struct vmig_device *mig, unsigned int timeout_ms,
+		      bool park);
 
 #endif /* VMIG_H */

@@ -29,12 +29,17 @@ struct vmig_device;
  * @abort_pri: withdraw outstanding page requests (PRI) and put their work
  *	back, to be retried when the device runs again; without it a quiesce
  *	waits for the user's answers, possibly forever
+ * @park: stop executing work at once, to go on when the device runs again,
+ *	instead of letting it finish; a device that cannot park drains
  * @in_flight: out: work the device still had in flight when it returned
+ * @parked: out: of that, work stopped mid-execution (to go on later)
  */
 struct vmig_quiesce_args {
 	unsigned int timeout_ms;
 	bool abort_pri;
+	bool park;
 	u32 in_flight;
+	u32 parked;
 };
 
 /**

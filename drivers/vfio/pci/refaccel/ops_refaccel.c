@@ -299,6 +299,8 @@ static int refaccel_quiesce(struct vmig_device *mig,
 
 	if (args->abort_pri && (rv->caps & REFACCEL_CAP_PRI))
 		set |= REFACCEL_MIG_CTRL_ABORT_PRI;
+	if (args->park)
+		set |= REFACCEL_MIG_CTRL_PARK;
 	ret = rv_access_begin(rv, &a);
 	if (ret)
 		return ret;
@@ -324,6 +326,7 @@ static int refaccel_quiesce(struct vmig_device *mig,
 	if (ret)
 		rv_update(rv, REFACCEL_REG_MIG_CTRL, set, 0);
 	args->in_flight = refaccel_in_flight(rv);
+	args->parked = ret ? 0 : rv_read(rv, REFACCEL_REG_MIG_PARKED);
 	rv_access_end(rv, &a);
 	return ret;
 }
@@ -346,7 +349,8 @@ static int refaccel_mig_ctrl(struct refaccel_vfio_device *rv, u32 clear,
 static int refaccel_unquiesce(struct vmig_device *mig)
 {
 	return refaccel_mig_ctrl(to_rv(mig), REFACCEL_MIG_CTRL_QUIESCE |
-				 REFACCEL_MIG_CTRL_ABORT_PRI, 0);
+				 REFACCEL_MIG_CTRL_ABORT_PRI |
+				 REFACCEL_MIG_CTRL_PARK, 0);
 }
 
 static int refaccel_freeze(struct vmig_device *mig)

@@ -39,24 +39,30 @@ TRACE_EVENT(refaccel_arc,
 );
 
 TRACE_EVENT(refaccel_quiesce,
-	    TP_PROTO(const char *dev, u32 timeout_ms, u32 us, u32 in_flight,
-		     int err),
-	    TP_ARGS(dev, timeout_ms, us, in_flight, err),
+	    TP_PROTO(const char *dev, u32 timeout_ms, bool park, u32 us,
+		     u32 in_flight, u32 parked, int err),
+	    TP_ARGS(dev, timeout_ms, park, us, in_flight, parked, err),
 	    TP_STRUCT__entry(__string(dev, dev)
 			     __field(u32, timeout_ms)
+			     __field(bool, park)
 			     __field(u32, us)
 			     __field(u32, in_flight)
+			     __field(u32, parked)
 			     __field(int, err)),
 	    TP_fast_assign(__assign_str(dev);
 			   __entry->timeout_ms = timeout_ms;
+			   __entry->park = park;
 			   __entry->us = us;
 			   __entry->in_flight = in_flight;
+			   __entry->parked = parked;
 			   __entry->err = err;),
-	    TP_printk("%s bound %u ms: %u us, %u in flight, err %d",
+	    TP_printk("%s bound %u ms, %s: %u us, %u in flight, %u parked, err %d",
 		      __get_str(dev),
 		      __entry->timeout_ms,
+		      __entry->park ? "park" : "drain",
 		      __entry->us,
 		      __entry->in_flight,
+		      __entry->parked,
 		      __entry->err)
 );
 

@@ -113,12 +113,21 @@ int mig_quiesce_get(struct vu_device *d, struct refaccel_vfio_quiesce *q)
 			   REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE, q, sizeof(*q));
 }
 
-int mig_quiesce_set(struct vu_device *d, uint32_t timeout_ms)
+int mig_quiesce_set_mode(struct vu_device *d, uint32_t timeout_ms,
+			 uint32_t mode)
 {
-	struct refaccel_vfio_quiesce q = { .timeout_ms = timeout_ms };
+	struct refaccel_vfio_quiesce q = {
+		.timeout_ms = timeout_ms,
+		.mode = mode,
+	};
 
 	return mig_feature(d, VFIO_DEVICE_FEATURE_SET |
 			   REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE, &q, sizeof(q));
+}
+
+int mig_quiesce_set(struct vu_device *d, uint32_t timeout_ms)
+{
+	return mig_quiesce_set_mode(d, timeout_ms, REFACCEL_QUIESCE_MODE_DRAIN);
 }
 
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)

@@ -45,6 +45,9 @@ int mig_feature(struct vu_device *d, uint32_t flags, void *data, size_t len);
  */
 int mig_quiesce_get(struct vu_device *d, struct refaccel_vfio_quiesce *q);
 int mig_quiesce_set(struct vu_device *d, uint32_t timeout_ms);
+/* The same with a REFACCEL_QUIESCE_MODE_*. */
+int mig_quiesce_set_mode(struct vu_device *d, uint32_t timeout_ms,
+			 uint32_t mode);
 /* VFIO_MIG_GET_PRECOPY_INFO on a data_fd */
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
 

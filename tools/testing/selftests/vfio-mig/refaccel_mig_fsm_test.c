@@ -1531,9 +1531,12 @@ TEST_F_TIMEOUT(fsm, quiesce_feature_get, T_TIMEOUT)
 		  !!(q.flags & REFACCEL_QUIESCE_F_OPTED_IN));
 	EXPECT_EQ(!!(e->caps & REFACCEL_CAP_PRI),
 		  !!(q.flags & REFACCEL_QUIESCE_F_PRI_ABORT));
+	/* a device parks unless its quiesce is unbounded (it cannot park) */
+	EXPECT_EQ(!(e->caps & REFACCEL_CAP_QUIESCE_UNBOUNDED),
+		  !!(q.flags & REFACCEL_QUIESCE_F_PARK));
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_NONE, q.last_result);
 	EXPECT_EQ(0u, q.last_us);
-	EXPECT_EQ(0u, q.reserved);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_MODE_DRAIN, q.mode);
 
 	/* GET is side-effect free; a quiesce is then recorded */
 	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
@@ -1558,10 +1561,10 @@ TEST_F_TIMEOUT(fsm, quiesce_feature_set_invalid, T_TIMEOUT)
 	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
 				       &q, sizeof(q))) TH_LOG("SET with flags");
 	q.flags = 0;
-	q.reserved = 1;
+	q.mode = REFACCEL_QUIESCE_MODE_PARK + 1;
 	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
-				       &q, sizeof(q))) TH_LOG("SET with reserved");
-	q.reserved = 0;
+				       &q, sizeof(q))) TH_LOG("SET with an unknown mode");
+	q.mode = 0;
 	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
 				       &q, sizeof(q) - 4)) TH_LOG("short argsz");
 	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_GET | F_QUIESCE,
@@ -1635,6 +1638,67 @@ TEST_F_TIMEOUT(fsm, quiesce_timeout_retry, T_TIMEOUT)
 }
 
 /*
+ * PARK makes the quiesce independent of how long an op takes: with a 2 s
+ * op executing, a 50 ms bound fails in DRAIN mode (the op goes on and
+ * completes), and succeeds in PARK mode with the op parked, not
+ * performed; RUNNING again, it completes exactly once with its data.  A
+ * new open starts in DRAIN again.
+ */
+TEST_F_TIMEOUT(fsm, quiesce_park, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	struct refaccel_vfio_quiesce q;
+	const uint32_t op_ns = 2000000000u, bound_ms = 50;
+	struct refaccel_desc d;
+	struct refaccel_cpl cpl;
+
+	if (!env_testctl(e))
+		SKIP(return, "CAPS.TESTCTL clear (model property testctl=off): cannot set a long op latency");
+	if (e->caps & REFACCEL_CAP_QUIESCE_UNBOUNDED)
+		SKIP(return, "CAPS.QUIESCE_UNBOUNDED: this device cannot park");
+	ra_wr(&e->dev, REFACCEL_REG_TEST_OP_LATENCY, op_ns);
+
+	/* DRAIN: the bound expires while the op executes */
+	ASSERT_EQ(0, quiesce_set(e, bound_ms));
+	memset(e->dst.va, 0, ENV_PAGE);
+	d = ra_desc_fill(env_tag(e), e->dst.iova, ENV_PAGE, 0x9a4c9a4c);
+	ASSERT_EQ(0, ra_submit(&e->ring, &d));
+	usleep(20000);		/* let it start executing */
+	EXPECT_EQ(-ETIMEDOUT, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
+	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
+	ASSERT_EQ(0, ra_wait_cpl(&e->ring, &cpl, e->tmo));
+	EXPECT_EQ(d.tag, cpl.tag);
+	EXPECT_EQ(REFACCEL_CPL_OK, cpl.status);
+
+	/* PARK: the same arc succeeds at once, the op stopped mid-way */
+	ASSERT_EQ(0, mig_quiesce_set_mode(VDEV, bound_ms,
+					  REFACCEL_QUIESCE_MODE_PARK));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_MODE_PARK, q.mode);
+	memset(e->dst.va, 0, ENV_PAGE);
+	d = ra_desc_fill(env_tag(e), e->dst.iova, ENV_PAGE, 0x7a4c7a4c);
+	ASSERT_EQ(0, ra_submit(&e->ring, &d));
+	usleep(20000);
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	TH_LOG("PARK with a %u ms op executing: %u us, %u in flight",
+	       op_ns / 1000000, q.last_us, q.last_in_flight);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_OK, q.last_result);
+	EXPECT_EQ(1u, q.last_in_flight);
+	EXPECT_EQ(1u, ra_rd(&e->dev, REFACCEL_REG_MIG_PARKED));
+	EXPECT_EQ(0u, *(uint32_t *)e->dst.va) TH_LOG("a parked op was performed");
+	EXPECT_EQ(0, ra_reap(&e->ring, &cpl)) TH_LOG("a parked op completed");
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
+	ASSERT_EQ(0, ra_wait_cpl(&e->ring, &cpl, e->tmo));
+	EXPECT_EQ(d.tag, cpl.tag);
+	EXPECT_EQ(REFACCEL_CPL_OK, cpl.status);
+	EXPECT_EQ(0x7a4c7a4cu, *(uint32_t *)e->dst.va);
+	EXPECT_EQ(0, ra_reap(&e->ring, &cpl)) TH_LOG("completed twice");
+	ra_wr(&e->dev, REFACCEL_REG_TEST_OP_LATENCY, 10000);
+	ASSERT_EQ(0, env_work(e));
+}
+
+/*
  * The wait is killable: a process stuck in RUNNING -> RUNNING_P2P with a
  * quiesce that never ends and a 60 s bound dies of SIGKILL at once; the
  * device runs on, and the driver records the quiesce as killed.
@@ -1687,6 +1751,7 @@ TEST_F_TIMEOUT(fsm, quiesce_killable, T_TIMEOUT)
  */
 TEST_F_TIMEOUT(fsm, quiesce_timeout_per_open, T_TIMEOUT)
 {
+	struct refaccel_vfio_quiesce q;
 	struct mig_env *e = E;
 	char bdf[VU_BDF_LEN], why[256];
 	long def = quiesce_sysfs(e, -1);
@@ -1696,7 +1761,7 @@ TEST_F_TIMEOUT(fsm, quiesce_timeout_per_open, T_TIMEOUT)
 	EXPECT_EQ(-EINVAL, quiesce_sysfs(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS + 1));
 	EXPECT_EQ(def, quiesce_sysfs(e, -1));
 
-	ASSERT_EQ(0, quiesce_set(e, 77));
+	ASSERT_EQ(0, mig_quiesce_set_mode(VDEV, 77, REFACCEL_QUIESCE_MODE_PARK));
 	ASSERT_EQ(0, quiesce_sysfs(e, 1234));
 	/* the open device keeps its own bound */
 	EXPECT_EQ(77u, quiesce_timeout_now(_metadata, e));
@@ -1706,6 +1771,9 @@ TEST_F_TIMEOUT(fsm, quiesce_timeout_per_open, T_TIMEOUT)
 	ASSERT_EQ(0, env_open(e, &self->f.iommu, bdf, why, sizeof(why)))
 		TH_LOG("reopen %s", bdf);
 	EXPECT_EQ(1234u, quiesce_timeout_now(_metadata, e));
+	/* and each open starts draining again */
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_MODE_DRAIN, q.mode);
 	EXPECT_EQ(0, quiesce_sysfs(e, def));
 	env_close(e);
 	ASSERT_EQ(0, env_open(e, &self->f.iommu, bdf, why, sizeof(why)));
