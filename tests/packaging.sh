@@ -118,6 +118,9 @@ dkms)
 	[ "$vm" = "$want_vermagic" ] || fail "vermagic '$vm', want '$want_vermagic'"
 	echo "vermagic: $vm"
 	[ "$(modinfo -F name "$ko")" = "${name//-/_}" ] || fail "modinfo name"
+	[ "$(modinfo -F version "$ko")" = "$ver" ] ||
+		fail "modinfo version '$(modinfo -F version "$ko")', want $ver (dkms.conf)"
+	echo "version: $ver"
 	echo "signer: $(modinfo -F signer "$ko")"
 	dkms remove -m "$name" -v "$ver" --all "${trees[@]}" --no-depmod
 	[ -z "$(find "$inst/$kver" -name "$name.ko*")" ] || fail "dkms remove left the module"

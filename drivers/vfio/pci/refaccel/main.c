@@ -328,5 +328,6 @@ static void __exit refaccel_exit(void)
 }
 module_exit(refaccel_exit);
 
+MODULE_VERSION(REFACCEL_VFIO_VERSION);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("vfio-pci variant driver with live migration for the reference accelerator");
