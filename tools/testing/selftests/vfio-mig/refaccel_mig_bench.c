@@ -56,7 +56,9 @@
  * the RUNNING -> RUNNING_P2P arc is timed; the driver's own account of the
  * quiesce (REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE: microseconds, descriptors
  * in flight) is recorded with it.  Row 0 is the same arc with nothing in
- * flight.
+ * flight.  All of it twice: in the quiesce mode DRAIN (the op may finish
+ * first, so the arc follows L) and PARK (it is stopped at once and goes
+ * on after RUNNING, so the arc should not).
  *
  * Ratios are measured / baseline of medians.  There are no thresholds: the
  * program reports, it never fails on speed.  Exit status 0 done, 1 an error
@@ -149,6 +151,7 @@ struct precopy {
 /* RUNNING -> RUNNING_P2P with one op of lat_ns in flight. */
 struct quiesce {
 	uint64_t lat_ns;		/* 0: nothing in flight */
+	bool park;			/* REFACCEL_QUIESCE_MODE_PARK, else DRAIN */
 	int n;
 	double arc_ns[MAX_REPS];
 	double left_ns[MAX_REPS];	/* op time left when the arc began */
@@ -175,7 +178,7 @@ struct bench {
 	struct precopy pc[NPC];
 	bool pc_run;
 	uint64_t hot_off, hot;
-	struct quiesce q[MAX_LAT + 1];
+	struct quiesce q[2 * (MAX_LAT + 1)];	/* DRAIN, then PARK */
 	int nq;
 	char q_skip[WHAT_LEN];		/* why the quiesce rows did not run */
 	uint64_t rng;
@@ -662,18 +665,29 @@ static int bench_first(struct bench *b, struct ra_dev *d)
 		snprintf(b->q_skip, sizeof(b->q_skip), "no ring");
 	} else {
 		lat0 = ra_rd(d, REFACCEL_REG_OP_LATENCY_NS);
-		/* A bound the longest op cannot reach: the arc must not time out. */
-		ret = mig_quiesce_set(&d->vdev, REFACCEL_QUIESCE_TIMEOUT_MAX_MS);
-		if (ret)
-			fprintf(stderr, "# quiesce bound: %s (keeping the default)\n",
-				strerror(-ret));
 		b->nq = 0;
-		for (int i = -1; i < b->o.nlat; i++) {
-			struct quiesce *q = &b->q[b->nq++];
+		for (int park = 0; park < 2; park++) {
+			/* A bound the longest op cannot reach: no time out. */
+			ret = mig_quiesce_set_mode(&d->vdev,
+						   REFACCEL_QUIESCE_TIMEOUT_MAX_MS,
+						   park ? REFACCEL_QUIESCE_MODE_PARK :
+							  REFACCEL_QUIESCE_MODE_DRAIN);
+			if (ret) {
+				fprintf(stderr, "# quiesce %s mode: %s%s\n",
+					park ? "PARK" : "DRAIN", strerror(-ret),
+					park ? " (no PARK rows)" : " (default bound)");
+				if (park)
+					break;
+			}
+			for (int i = -1; i < b->o.nlat; i++) {
+				struct quiesce *q = &b->q[b->nq++];
 
-			q->lat_ns = i < 0 ? 0 : b->o.lat_ns[i];
-			bench_quiesce(b, &w, q, b->o.reps);
+				q->lat_ns = i < 0 ? 0 : b->o.lat_ns[i];
+				q->park = park;
+				bench_quiesce(b, &w, q, b->o.reps);
+			}
 		}
+		mig_quiesce_set(&d->vdev, REFACCEL_QUIESCE_TIMEOUT_MAX_MS);
 		ra_wr(d, REFACCEL_REG_TEST_OP_LATENCY, lat0);
 	}
 
@@ -755,8 +769,10 @@ static int build_ratios(const struct bench *b, struct ratio *r)
 
 		if (q->err || !q->lat_ns || !q->n)
 			continue;
-		snprintf(key, sizeof(key), "quiesce_%" PRIu64 "us", q->lat_ns / 1000);
-		snprintf(what, sizeof(what), "quiesce, %s op in flight / op latency",
+		snprintf(key, sizeof(key), "quiesce_%s_%" PRIu64 "us",
+			 q->park ? "park" : "drain", q->lat_ns / 1000);
+		snprintf(what, sizeof(what), "quiesce %s, %s op in flight / op latency",
+			 q->park ? "PARK" : "DRAIN",
 			 bu_fmt_ns(q->lat_ns, lat, sizeof(lat)));
 		n = add_ratio(r, n, "ns", q->arc, q->lat_ns, key, what);
 	}
@@ -836,7 +852,8 @@ static void print_table(const struct bench *b, const struct ratio *r, int n)
 
 		if (q->err || !q->n)
 			continue;
-		printf("  quiesce   op %s: arc %s, driver %s, op left at the arc %s, %u in flight after\n",
+		printf("  quiesce   %s op %s: arc %s, driver %s, op left at the arc %s, %u in flight after\n",
+		       q->park ? "PARK " : "DRAIN",
 		       q->lat_ns ? bu_fmt_ns(q->lat_ns, sz, sizeof(sz)) : "none",
 		       bu_fmt_ns(q->arc, t1, sizeof(t1)),
 		       bu_fmt_ns(q->drv, t2, sizeof(t2)),
@@ -923,7 +940,8 @@ static int write_json(const struct bench *b, const struct ratio *r, int n,
 	for (int i = 0; i < b->nq; i++) {
 		const struct quiesce *q = &b->q[i];
 
-		fprintf(f, "%s\n    {\"op_latency_ns\": %" PRIu64, i ? "," : "", q->lat_ns);
+		fprintf(f, "%s\n    {\"mode\": \"%s\", \"op_latency_ns\": %" PRIu64,
+			i ? "," : "", q->park ? "park" : "drain", q->lat_ns);
 		if (q->err || !q->n) {
 			fprintf(f, ", \"%s\": \"%s\", \"errno\": %d}",
 				q->err ? "error" : "skip", q->what, q->err);
