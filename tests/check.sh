@@ -92,18 +92,19 @@ run_step guest-build-clean no_diagnostics "$out/guest-build.log"
 # kselftest binary's own exit status and plan are checked in the VM, by
 # tests/ksft-run.sh: one more result line per binary run.)
 vm_lane() {
-	local name=$1 script=$2 tag s rc log vm_pass vm_skip vm_fail
+	local name=$1 script=$2 tag opts s rc log vm_pass vm_skip vm_fail
 	shift 2
+	# testctl=on: the fault-injection registers the robustness tests need;
+	# pri=on (the VM suites): the page request block the PRI tests need.
 	case "$script" in
-	*qemu-lane*) tag=qemu-lane ;;
-	*) tag=vm-suite ;;
+	*qemu-lane*) tag=qemu-lane opts=",testctl=on" ;;
+	*) tag=vm-suite opts=",testctl=on,pri=on" ;;
 	esac
 	log=$out/$name.log
 	s=$(date +%s)
-	# testctl=on: the fault-injection registers the robustness tests need.
 	# Through a pipe: something in the VM stack reopens stderr at offset 0
 	# (QEMU's vtd fault lines overwrote the first lines of the log).
-	tools/vm/run --dev-opts ",testctl=on" "$@" -- bash "$script" 2>&1 | cat >"$log"
+	tools/vm/run --dev-opts "$opts" "$@" -- bash "$script" 2>&1 | cat >"$log"
 	rc=${PIPESTATUS[0]}
 	echo "# $name: exit $rc, $(($(date +%s) - s)) s"
 	cat "$log"

@@ -41,7 +41,8 @@ int mig_feature(struct vu_device *d, uint32_t flags, void *data, size_t len);
 /*
  * REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE (refaccel-vfio-pci only): GET the
  * bound and the last quiesce's outcome (*q is poisoned first, so a field
- * the driver does not fill shows), or SET the bound of this open.
+ * the driver does not fill shows), or SET the bound of this open (and the
+ * DRAIN mode: mig_quiesce_set_mode() for another).
  */
 int mig_quiesce_get(struct vu_device *d, struct refaccel_vfio_quiesce *q);
 int mig_quiesce_set(struct vu_device *d, uint32_t timeout_ms);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "refaccel_lib.h"
 
@@ -567,6 +568,158 @@ int ra_run(struct ra_ring *r, const struct refaccel_desc *desc,
 	if (ret)
 		return ret;
 	return ra_wait_cpl(r, cpl, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* host pages mapped one by one                                        */
+/* ------------------------------------------------------------------ */
+
+#define RA_PG		REFACCEL_PRI_PAGE_SIZE
+
+int ra_pages_alloc(struct vu_iommu *iommu, uint32_t npages, uint64_t map,
+		   unsigned int prot, struct ra_pages *p)
+{
+	size_t size = (size_t)npages * RA_PG;
+	void *va;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if (!npages || npages > 64 || sysconf(_SC_PAGESIZE) != RA_PG)
+		return -EINVAL;
+	p->iova = vu_iova_alloc(iommu, size);
+	if (!p->iova)
+		return -ENOSPC;
+	va = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (va == MAP_FAILED)
+		return -errno;
+	/* pinned pages must not become copy-on-write in a forked child */
+	madvise(va, size, MADV_DONTFORK);
+	p->iommu = iommu;
+	p->va = va;
+	p->npages = npages;
+	p->prot = prot;
+	for (uint32_t i = 0; i < npages; i++) {
+		if (!(map >> i & 1))
+			continue;
+		ret = ra_pages_map(p, i);
+		if (ret) {
+			ra_pages_free(p);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int ra_pages_map(struct ra_pages *p, uint32_t i)
+{
+	int ret;
+
+	if (i >= p->npages)
+		return -EINVAL;
+	if (p->mapped >> i & 1)
+		return 0;
+	ret = vu_dma_map(p->iommu, p->va + (size_t)i * RA_PG,
+			 ra_pages_iova(p, i), RA_PG, p->prot);
+	if (!ret)
+		p->mapped |= 1ull << i;
+	return ret;
+}
+
+int ra_pages_unmap(struct ra_pages *p, uint32_t i)
+{
+	int ret;
+
+	if (i >= p->npages)
+		return -EINVAL;
+	if (!(p->mapped >> i & 1))
+		return 0;
+	ret = vu_dma_unmap(p->iommu, ra_pages_iova(p, i), RA_PG);
+	if (!ret)
+		p->mapped &= ~(1ull << i);
+	return ret;
+}
+
+void ra_pages_free(struct ra_pages *p)
+{
+	if (p->va) {
+		for (uint32_t i = 0; i < p->npages; i++)
+			ra_pages_unmap(p, i);
+		munmap(p->va, (size_t)p->npages * RA_PG);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
+/* ------------------------------------------------------------------ */
+/* page requests                                                       */
+/* ------------------------------------------------------------------ */
+
+void ra_pri_enable(struct ra_dev *d, bool on)
+{
+	ra_wr(d, REFACCEL_REG_PRI_CTRL, on ? REFACCEL_PRI_CTRL_ENABLE : 0);
+}
+
+bool ra_pri_pending(struct ra_dev *d, uint32_t *id)
+{
+	uint32_t v = ra_rd(d, REFACCEL_REG_PRI_PENDING);
+
+	if (id)
+		*id = v & RA_PRI_ID_MASK;
+	return v & REFACCEL_PRI_PENDING_VALID;
+}
+
+int ra_pri_wait(struct ra_dev *d, int64_t old, uint32_t *id, int timeout_ms)
+{
+	uint64_t deadline = vu_now_ms() + timeout_ms;
+	bool last = false;
+	uint32_t v;
+
+	for (;;) {
+		if (ra_pri_pending(d, &v) && (old < 0 || v != (uint64_t)old)) {
+			if (id)
+				*id = v;
+			return 0;
+		}
+		if (last)
+			return -ETIMEDOUT;
+		last = vu_now_ms() > deadline;
+		ra_sleep_ms(1);
+	}
+}
+
+uint32_t ra_pri_log_head(struct ra_dev *d, struct ra_pri_req *req)
+{
+	uint32_t n = ra_rd(d, REFACCEL_REG_PRI_LOG_COUNT);
+
+	if (n && req) {
+		req->addr = ra_rd64(d, REFACCEL_REG_PRI_LOG_ADDR_LO);
+		req->info = ra_rd(d, REFACCEL_REG_PRI_LOG_INFO);
+		req->id = req->info & RA_PRI_ID_MASK;
+	}
+	return n;
+}
+
+void ra_pri_log_pop(struct ra_dev *d)
+{
+	ra_wr(d, REFACCEL_REG_PRI_LOG_POP, 1);
+}
+
+void ra_pri_respond(struct ra_dev *d, uint32_t id, uint32_t code)
+{
+	ra_wr(d, REFACCEL_REG_PRI_RESP, id | code << REFACCEL_PRI_RESP_CODE_SHIFT);
+}
+
+void ra_pri_dump(struct ra_dev *d, const char *why)
+{
+	ra_log("%s: %s: PRI_CTRL 0x%x LOG_COUNT %u head 0x%llx/0x%x PENDING 0x%x STALE %u ABORTED %u PAGE_REQS %u",
+	       d->vdev.bdf, why, ra_rd(d, REFACCEL_REG_PRI_CTRL),
+	       ra_rd(d, REFACCEL_REG_PRI_LOG_COUNT),
+	       (unsigned long long)ra_rd64(d, REFACCEL_REG_PRI_LOG_ADDR_LO),
+	       ra_rd(d, REFACCEL_REG_PRI_LOG_INFO),
+	       ra_rd(d, REFACCEL_REG_PRI_PENDING),
+	       ra_rd(d, REFACCEL_REG_PRI_STALE),
+	       ra_rd(d, REFACCEL_REG_PRI_ABORTED),
+	       ra_rd(d, REFACCEL_REG_CNT_PAGE_REQS));
 }
 
 /* ------------------------------------------------------------------ */

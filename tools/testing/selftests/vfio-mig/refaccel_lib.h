@@ -12,6 +12,8 @@
  *   ra_irq_*()           the 4 MSI-X vectors, one eventfd each
  *   ra_ring_*()          one SQ/CQ pair in DMA-mapped host memory
  *   ra_submit()/ra_reap()/ra_wait_cpl()/ra_run()
+ *   ra_pages_*()         host pages at one IOVA range, each mapped or not
+ *   ra_pri_*()           the page request block (CAPS.PRI)
  *   ra_ref_*()           reference models of the ops (CRC32C, FILL, ...)
  *
  * The register map is include/hw/refaccel_regs.h, shared with the QEMU model
@@ -153,6 +155,80 @@ int ra_wait_cpl(struct ra_ring *r, struct refaccel_cpl *cpl, int timeout_ms);
 /* submit one descriptor and wait for the next completion */
 int ra_run(struct ra_ring *r, const struct refaccel_desc *desc,
 	   struct refaccel_cpl *cpl, int timeout_ms);
+
+/*
+ * ---- host pages mapped one by one ----
+ * @npages (1..64) zeroed host pages of REFACCEL_PRI_PAGE_SIZE bytes (the
+ * host page size must be that) at a fresh IOVA range from vu_iova_alloc(),
+ * never mapped before, so a page left unmapped faults.  Page i is
+ * DMA-mapped on its own (so it can be unmapped alone) iff bit i of @map is
+ * set.  Its memory is there whether mapped or not: the CPU can prepare the
+ * contents of a page before mapping it.
+ */
+struct ra_pages {
+	struct vu_iommu *iommu;
+	uint8_t *va;
+	uint64_t iova;
+	uint32_t npages;
+	unsigned int prot;	/* VU_DMA_* of every mapping */
+	uint64_t mapped;	/* bit i: page i is mapped */
+};
+
+int ra_pages_alloc(struct vu_iommu *iommu, uint32_t npages, uint64_t map,
+		   unsigned int prot, struct ra_pages *p);
+/* Map / unmap page @i (0 if it already is / is not). */
+int ra_pages_map(struct ra_pages *p, uint32_t i);
+int ra_pages_unmap(struct ra_pages *p, uint32_t i);
+static inline uint64_t ra_pages_iova(const struct ra_pages *p, uint32_t i)
+{
+	return p->iova + (uint64_t)i * REFACCEL_PRI_PAGE_SIZE;
+}
+/* Unmap every mapped page and free; safe on a zeroed or freed struct. */
+void ra_pages_free(struct ra_pages *p);
+
+/*
+ * ---- page requests (CAPS.PRI, device spec "Page requests") ----
+ * A request is named by its PRG index and the epoch it was made in, as
+ * PRI_LOG_INFO and PRI_PENDING give them and PRI_RESP takes them: an "id"
+ * here is that pair, (prgi | epoch << REFACCEL_PRI_EPOCH_SHIFT).
+ */
+#define RA_PRI_ID_MASK	(REFACCEL_PRI_INFO_PRGI_MASK | REFACCEL_PRI_EPOCH_MASK)
+
+static inline uint32_t ra_pri_prgi(uint32_t id)
+{
+	return id & REFACCEL_PRI_INFO_PRGI_MASK;
+}
+
+static inline uint32_t ra_pri_epoch(uint32_t id)
+{
+	return (id & REFACCEL_PRI_EPOCH_MASK) >> REFACCEL_PRI_EPOCH_SHIFT;
+}
+
+struct ra_pri_req {
+	uint64_t addr;		/* PRI_LOG_ADDR: the page address */
+	uint32_t info;		/* PRI_LOG_INFO */
+	uint32_t id;		/* its PRG index and epoch */
+};
+
+/* PRI_CTRL.ENABLE := @on */
+void ra_pri_enable(struct ra_dev *d, bool on);
+/* PRI_PENDING.VALID; the pending request's id in *@id (may be NULL). */
+bool ra_pri_pending(struct ra_dev *d, uint32_t *id);
+/*
+ * Wait until a request is pending whose id is not @old (-1: any); 0 with
+ * its id in *@id (may be NULL), or -ETIMEDOUT.
+ */
+int ra_pri_wait(struct ra_dev *d, int64_t old, uint32_t *id, int timeout_ms);
+/* PRI_LOG_COUNT; when not 0, the oldest request in *@req (may be NULL). */
+uint32_t ra_pri_log_head(struct ra_dev *d, struct ra_pri_req *req);
+void ra_pri_log_pop(struct ra_dev *d);
+/*
+ * PRI_RESP := @id | @code << REFACCEL_PRI_RESP_CODE_SHIFT.  @id is written
+ * as it is (other bits than RA_PRI_ID_MASK too, for tests of bad answers).
+ */
+void ra_pri_respond(struct ra_dev *d, uint32_t id, uint32_t code);
+/* Print the page request block as TAP comments. */
+void ra_pri_dump(struct ra_dev *d, const char *why);
 
 /* ---- descriptors ---- */
 struct refaccel_desc ra_desc_nop(uint64_t tag);
