@@ -734,7 +734,8 @@ static void m_state_body(struct bad_ctx *c)
 	state_edit(c, (G->rec[G->state].size - REC_SZ) / 2 & ~3ul, 0x5a);
 }
 static void m_state_magic(struct bad_ctx *c) { state_edit(c, BLOB_MAGIC, 1); }
-static void m_state_version(struct bad_ctx *c) { state_edit(c, BLOB_VERSION, 3); }
+/* a version no device reads (1 and 2 are both read, see the device spec) */
+static void m_state_version(struct bad_ctx *c) { state_edit(c, BLOB_VERSION, 0x100); }
 static void m_state_compat(struct bad_ctx *c) { state_edit(c, BLOB_COMPAT, 0x10); }
 static void m_state_short(struct bad_ctx *c)
 {
