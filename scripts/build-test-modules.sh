@@ -8,6 +8,9 @@
 #   refaccel_splat.ko         tests/splat: deliberate WARN/leak (gate self-test)
 #   refaccel-stream-kunit.ko  tests/kunit: KUnit tests of the driver's stream.c
 #                             (only if KDIR has CONFIG_KUNIT)
+#   refaccel-core-kunit.ko    tests/kunit: the migration core (mig.c) driving a
+#                             second, state-only device (ops_blob.c); same
+#                             condition
 #   mtty.ko                   the kernel's vfio-mdev sample: taken from KDIR
 #                             when it built it (own kernel), else compiled from
 #                             the extracted linux-source-6.12 (stock kernel)
@@ -52,10 +55,18 @@ echo "REFACCEL_SPLAT_KO=$out/tests/splat/refaccel_splat.ko" >>"$env"
 if [ "$(kconf KUNIT)" = y ]; then
 	ln -sfnT "$top/include" "$out/include"
 	drv=$top/drivers/vfio/pci/refaccel
-	farm "$out/tests/kunit" "$top"/tests/kunit/Kbuild "$top"/tests/kunit/*.c \
+	farm "$out/tests/kunit" "$top"/tests/kunit/Kbuild \
+		"$top"/tests/kunit/refaccel_stream_kunit.c \
 		"$drv/stream.c" "$drv/stream.h"
 	kbuild "$out/tests/kunit"
 	echo "REFACCEL_KUNIT_KO=$out/tests/kunit/refaccel-stream-kunit.ko" >>"$env"
+	# the migration core with a second, state-only device (ops_blob.c)
+	farm "$out/tests/kunit-core" "$top"/tests/kunit/refaccel_core_kunit.c \
+		"$top"/tests/kunit/ops_blob.[ch] "$drv"/mig.[ch] "$drv"/dirty.[ch] \
+		"$drv"/stream.[ch] "$drv/mig_ops.h" "$drv/trace.h"
+	ln -sfn "$top/tests/kunit/core.Kbuild" "$out/tests/kunit-core/Kbuild"
+	kbuild "$out/tests/kunit-core"
+	echo "REFACCEL_KUNIT_CORE_KO=$out/tests/kunit-core/refaccel-core-kunit.ko" >>"$env"
 else
 	echo "REFACCEL_KUNIT_SKIP='kernel built without CONFIG_KUNIT'" >>"$env"
 fi

@@ -153,12 +153,19 @@ else
 	tap ok mtty "SKIP ${REFACCEL_MTTY_SKIP:-mtty.ko or mtty_mig_test not built}"
 fi
 
-# KUnit tests of the driver's stream code (own kernel only).
+# KUnit tests of the driver's stream code and of the migration core with a
+# second device (own kernel only).
 if [ -n "${REFACCEL_KUNIT_KO:-}" ]; then
 	echo "# --- kunit ---"
 	tap_lines < <(tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_KO" refaccel-stream)
+	if [ -n "${REFACCEL_KUNIT_CORE_KO:-}" ]; then
+		tap_lines < <(tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_CORE_KO" refaccel-core)
+	else
+		tap not-ok kunit-refaccel-core "module not built"
+	fi
 else
 	tap ok kunit-refaccel-stream "SKIP ${REFACCEL_KUNIT_SKIP:-test modules not built}"
+	tap ok kunit-refaccel-core "SKIP ${REFACCEL_KUNIT_SKIP:-test modules not built}"
 fi
 
 # Splat gate: the kernel log must be free of warnings, oopses, lockdep

@@ -349,6 +349,9 @@ static int vmig_save_sync(struct vmig_file *migf)
 {
 	int ret;
 
+	/* a device without memory has nothing tracked (ops contract) */
+	if (!migf->npages)
+		return 0;
 	ret = migf->mig->ops->mem_track_sync(migf->mig, migf->pending);
 	if (ret)
 		return ret;
@@ -384,9 +387,14 @@ static int vmig_encode_mem(struct vmig_file *migf, unsigned long first,
  * -ENOMSG at the temporary end of PRE_COPY, 1 at the end of the stream,
  * or another negative errno.
  */
+/* Pages in one MEM record; only for a device with memory (npages > 0). */
+static unsigned long vmig_pages_per_rec(struct vmig_file *migf)
+{
+	return VMIG_MEM_CHUNK_MAX / migf->lim.page_size;
+}
+
 static int vmig_save_next(struct vmig_file *migf)
 {
-	unsigned long per_rec = VMIG_MEM_CHUNK_MAX / migf->lim.page_size;
 	struct vmig_rec_hdr *rec = (void *)migf->buf;
 	struct vmig_rec_end *end = (void *)(migf->buf + sizeof(*rec));
 	unsigned long first, last;
@@ -405,7 +413,7 @@ static int vmig_save_next(struct vmig_file *migf)
 	/* Pages count as sent only once read: a failed read loses none. */
 	if (migf->init_next < migf->npages) {
 		first = migf->init_next;
-		last = min(first + per_rec, migf->npages);
+		last = min(first + vmig_pages_per_rec(migf), migf->npages);
 		ret = vmig_encode_mem(migf, first, last - first);
 		if (!ret)
 			migf->init_next = last;
@@ -421,7 +429,7 @@ static int vmig_save_next(struct vmig_file *migf)
 	}
 	if (first < migf->npages) {
 		last = find_next_zero_bit(migf->pending, migf->npages, first);
-		last = min(last, first + per_rec);
+		last = min(last, first + vmig_pages_per_rec(migf));
 		ret = vmig_encode_mem(migf, first, last - first);
 		if (!ret)
 			bitmap_clear(migf->pending, first, last - first);
