@@ -92,19 +92,21 @@ run_step guest-build-clean no_diagnostics "$out/guest-build.log"
 # kselftest binary's own exit status and plan are checked in the VM, by
 # tests/ksft-run.sh: one more result line per binary run.)
 vm_lane() {
-	local name=$1 script=$2 tag opts s rc log vm_pass vm_skip vm_fail
+	local name=$1 script=$2 tag opts nfunc s rc log vm_pass vm_skip vm_fail
 	shift 2
 	# testctl=on: the fault-injection registers the robustness tests need;
-	# pri=on (the VM suites): the page request block the PRI tests need.
+	# pri=on (the VM suites): the page request block the PRI tests need;
+	# four functions (the VM suites): the P2P test migrates a pair of
+	# functions that DMA into each other to the other pair.
 	case "$script" in
-	*qemu-lane*) tag=qemu-lane opts=",testctl=on" ;;
-	*) tag=vm-suite opts=",testctl=on,pri=on" ;;
+	*qemu-lane*) tag=qemu-lane opts=",testctl=on" nfunc=() ;;
+	*) tag=vm-suite opts=",testctl=on,pri=on" nfunc=(--nfunc 4) ;;
 	esac
 	log=$out/$name.log
 	s=$(date +%s)
 	# Through a pipe: something in the VM stack reopens stderr at offset 0
 	# (QEMU's vtd fault lines overwrote the first lines of the log).
-	tools/vm/run --dev-opts "$opts" "$@" -- bash "$script" 2>&1 | cat >"$log"
+	tools/vm/run --dev-opts "$opts" "${nfunc[@]}" "$@" -- bash "$script" 2>&1 | cat >"$log"
 	rc=${PIPESTATUS[0]}
 	echo "# $name: exit $rc, $(($(date +%s) - s)) s"
 	cat "$log"
