@@ -331,9 +331,12 @@ static int refaccel_quiesce(struct vmig_device *mig,
 	return ret;
 }
 
-/* One read-modify-write of MIG_CTRL inside its own access window. */
+/*
+ * One read-modify-write of MIG_CTRL inside its own access window, and the
+ * MIG_STATUS it led to in *@status (if not NULL).
+ */
 static int refaccel_mig_ctrl(struct refaccel_vfio_device *rv, u32 clear,
-			     u32 set)
+			     u32 set, u32 *status)
 {
 	struct rv_access a;
 	int ret;
@@ -342,6 +345,8 @@ static int refaccel_mig_ctrl(struct refaccel_vfio_device *rv, u32 clear,
 	if (ret)
 		return ret;
 	rv_update(rv, REFACCEL_REG_MIG_CTRL, clear, set);
+	if (status)
+		*status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
 	rv_access_end(rv, &a);
 	return 0;
 }
@@ -350,44 +355,37 @@ static int refaccel_unquiesce(struct vmig_device *mig)
 {
 	return refaccel_mig_ctrl(to_rv(mig), REFACCEL_MIG_CTRL_QUIESCE |
 				 REFACCEL_MIG_CTRL_ABORT_PRI |
-				 REFACCEL_MIG_CTRL_PARK, 0);
+				 REFACCEL_MIG_CTRL_PARK, 0, NULL);
 }
 
 static int refaccel_freeze(struct vmig_device *mig)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
-	struct rv_access a;
 	u32 status;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = refaccel_mig_ctrl(rv, 0, REFACCEL_MIG_CTRL_FREEZE, &status);
 	if (ret)
 		return ret;
-	rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, REFACCEL_MIG_CTRL_FREEZE);
-	status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
 	if (!(status & REFACCEL_MIG_STATUS_FROZEN)) {
 		dev_err(rv_dev(rv), "device did not freeze (status %#x)\n", status);
-		rv_update(rv, REFACCEL_REG_MIG_CTRL, REFACCEL_MIG_CTRL_FREEZE, 0);
-		ret = -EIO;
+		/* withdraw the request: the device stays quiesced */
+		refaccel_mig_ctrl(rv, REFACCEL_MIG_CTRL_FREEZE, 0, NULL);
+		return -EIO;
 	}
-	rv_access_end(rv, &a);
-	return ret;
+	return 0;
 }
 
 /* Thaw, and check it: a device still frozen is not where the FSM says. */
 static int refaccel_unfreeze(struct vmig_device *mig)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
-	struct rv_access a;
 	u32 status;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = refaccel_mig_ctrl(rv, REFACCEL_MIG_CTRL_FREEZE, 0, &status);
 	if (ret)
 		return ret;
-	rv_update(rv, REFACCEL_REG_MIG_CTRL, REFACCEL_MIG_CTRL_FREEZE, 0);
-	status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
-	rv_access_end(rv, &a);
 	if (status & REFACCEL_MIG_STATUS_FROZEN) {
 		dev_err(rv_dev(rv), "device did not thaw (status %#x)\n", status);
 		return -EIO;
