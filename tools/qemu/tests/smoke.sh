@@ -68,6 +68,24 @@ qemu_ok() {
 	fi
 }
 
+# smoke_wait SECS: let the booted QEMU ($qpid) run its /init, at most SECS
+smoke_wait() {
+	timeout $(($1 * SLOW)) tail --pid=$qpid -f /dev/null || kill $qpid
+}
+
+# smoke_result N PATTERN: reap boot N's QEMU, show the console lines that
+# match PATTERN, and fail unless the guest's summary says 0 failed and
+# QEMU exited cleanly
+smoke_result() {
+	local st=0
+
+	wait $qpid || st=$?
+	tr -d '\r' <"$T/serial$1" | grep -E "$2" || true
+	grep -q '^smoke: [0-9]* passed, 0 failed' "$T/serial$1" ||
+		{ rc=1; echo "-- boot $1 console tail:"; tail -n 30 "$T/serial$1"; }
+	qemu_ok "$1" $st
+}
+
 common=(-M q35 -accel tcg -m 512 -nographic -no-reboot "${FW[@]}"
 	-kernel "$KERNEL" -initrd "$T/initrd")
 
@@ -104,12 +122,7 @@ for c in ("info pci", "info mtree -f"):
     print(cmd("human-monitor-command", **{"command-line": c}))
 cmd("quit")
 PY
-st=0
-wait $qpid || st=$?
-tr -d '\r' <"$T/serial1" | grep -E '^(ok|not ok|smoke:|== |A=|[0-9a-f]{4}:)' || true
-grep -q '^smoke: [0-9]* passed, 0 failed' "$T/serial1" ||
-	{ rc=1; echo "-- boot 1 console tail:"; tail -n 30 "$T/serial1"; }
-qemu_ok 1 $st
+smoke_result 1 '^(ok|not ok|smoke:|== |A=|[0-9a-f]{4}:)'
 echo "== monitor: refaccel in 'info pci'"
 awk 'BEGIN { RS = "  Bus " } /1234:11ac/ { print "  Bus " $0 }' "$T/monitor1"
 echo "== monitor: refaccel regions in 'info mtree -f' (flat view)"
@@ -123,13 +136,8 @@ echo "== boot 2: no IOMMU, descriptors through the rings"
 	-append "console=ttyS0 panic=-1 memmap=2M\$0x10000000 refaccel.smoke=full" \
 	2>"$T/err2" &
 qpid=$!
-timeout $((600 * SLOW)) tail --pid=$qpid -f /dev/null || kill $qpid
-st=0
-wait $qpid || st=$?
-tr -d '\r' <"$T/serial2" | grep -E '^(ok|not ok|smoke:|A=)' || true
-grep -q '^smoke: [0-9]* passed, 0 failed' "$T/serial2" ||
-	{ rc=1; echo "-- boot 2 console tail:"; tail -n 30 "$T/serial2"; }
-qemu_ok 2 $st
+smoke_wait 600
+smoke_result 2 '^(ok|not ok|smoke:|A=)'
 
 # native PCIe hotplug (no ACPI hotplug on the bridges): pciehp owns the
 # slots and removes what QEMU unplugged; slot numbers pick the test case
@@ -145,12 +153,7 @@ echo "== boot 3: root ports, functions that unplug themselves"
 	-append "console=ttyS0 panic=-1 quiet memmap=2M\$0x10000000 refaccel.smoke=unplug" \
 	2>"$T/err3" &
 qpid=$!
-timeout $((300 * SLOW)) tail --pid=$qpid -f /dev/null || kill $qpid
-st=0
-wait $qpid || st=$?
-tr -d '\r' <"$T/serial3" | grep -E '^(ok|not ok|smoke:|victim )' || true
-grep -q '^smoke: [0-9]* passed, 0 failed' "$T/serial3" ||
-	{ rc=1; echo "-- boot 3 console tail:"; tail -n 30 "$T/serial3"; }
-qemu_ok 3 $st
+smoke_wait 300
+smoke_result 3 '^(ok|not ok|smoke:|victim )'
 [ $rc = 0 ] && echo "smoke: PASS" || echo "smoke: FAIL"
 exit $rc
