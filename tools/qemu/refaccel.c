@@ -29,6 +29,7 @@
 #include "qemu/module.h"
 #include "qemu/crc32c.h"
 #include "qemu/bswap.h"
+#include "qemu/cutils.h"
 #include "qapi/error.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pcie.h"
@@ -181,6 +182,7 @@ struct RefaccelState {
 
     MemoryRegion mmio;
     MemoryRegion sram;
+    uint16_t pasid_cap;         /* PASID extended capability offset, or 0 */
     uint16_t pri_cap;           /* PRI extended capability offset, or 0 */
     uint8_t *sram_ptr;
 
@@ -189,6 +191,7 @@ struct RefaccelState {
     QEMUBH *work_bh;
     uint8_t *bounce;            /* max_xfer bytes */
     unsigned long *dirty_bm;    /* SRAM pages written (read-and-clear) */
+    unsigned long *touched_bm;  /* SRAM pages written since last cleared */
     uint32_t dirty_pages;
     bool sram_logging;          /* VGA dirty log on BAR2, realize to exit */
     uint32_t compat_id;
@@ -349,6 +352,19 @@ static bool refaccel_stopped(RefaccelState *s)
            s->m.qstate == REFACCEL_Q_DRAINED;
 }
 
+/*
+ * In D3hot the function makes no DMA and sends no message (QEMU unmaps its
+ * BARs but leaves bus mastering on): the engine waits for D0, interrupts
+ * are owed.  No_Soft_Reset: D3hot -> D0 keeps all state.
+ */
+static bool refaccel_powered_down(RefaccelState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    return pci_get_word(pdev->config + pdev->pm_cap + PCI_PM_CTRL) &
+           PCI_PM_CTRL_STATE_MASK;
+}
+
 static uint32_t refaccel_status(RefaccelState *s)
 {
     uint32_t v = s->r.status & REFACCEL_STATUS_HALTED;
@@ -367,13 +383,14 @@ static uint32_t refaccel_status(RefaccelState *s)
 static void refaccel_notify(RefaccelState *s, uint32_t bits)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
+    uint64_t gen = s->generation;
     unsigned vec;
 
     if (!bits || refaccel_dead(s)) {
         return;
     }
-    if (refaccel_stopped(s)) {
-        /* no message while quiesced: owed until the device runs again */
+    if (refaccel_stopped(s) || refaccel_powered_down(s)) {
+        /* no message while quiesced or in D3hot: owed until it runs */
         s->r.int_owed |= bits;
         return;
     }
@@ -385,8 +402,13 @@ static void refaccel_notify(RefaccelState *s, uint32_t bits)
         if (bits & (1u << vec)) {
             /* handles per-vector and function masking (sets PBA) */
             msix_notify(pdev, vec);
-            if (refaccel_dead(s)) {
-                break;  /* the message unplugged us: MSI-X is gone */
+            if (refaccel_dead(s) || s->generation != gen) {
+                /*
+                 * The message unplugged us (MSI-X is gone) or reset us
+                 * (an FLR through ECAM): the rest were for a function
+                 * that no longer exists, and must not leave PBA bits.
+                 */
+                break;
             }
         }
     }
@@ -530,11 +552,13 @@ static bool refaccel_sram_range_ok(RefaccelState *s, uint64_t off,
 /* The device itself wrote SRAM: count it even if no CPU log catches it. */
 static void refaccel_sram_written(RefaccelState *s, uint64_t off, uint32_t len)
 {
+    uint64_t first = off / REFACCEL_SRAM_DIRTY_PAGE_SIZE;
+    uint64_t n = (off + len - 1) / REFACCEL_SRAM_DIRTY_PAGE_SIZE - first + 1;
+
     memory_region_set_dirty(&s->sram, off, len);
+    bitmap_set(s->touched_bm, first, n);
     if (s->m.dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE) {
-        bitmap_set(s->dirty_bm, off / REFACCEL_SRAM_DIRTY_PAGE_SIZE,
-                   (off + len - 1) / REFACCEL_SRAM_DIRTY_PAGE_SIZE -
-                   off / REFACCEL_SRAM_DIRTY_PAGE_SIZE + 1);
+        bitmap_set(s->dirty_bm, first, n);
     }
 }
 
@@ -683,8 +707,12 @@ static uint32_t refaccel_execute(RefaccelState *s,
         }
         break;
     case REFACCEL_OP_FILL:
-        for (i = 0; i < len; i++) {
-            buf[i] = d->value >> (8 * (i % 4));
+        /* the 4-byte pattern, then doubling copies of what is filled */
+        for (i = 0; i < len && i < 4; i++) {
+            buf[i] = d->value >> (8 * i);
+        }
+        for (; i < len; i *= 2) {
+            memcpy(buf + i, buf, MIN(i, len - i));
         }
         break;
     case REFACCEL_OP_STORE:
@@ -874,7 +902,7 @@ static void refaccel_work(void *opaque)
     refaccel_hold(s);
 
     while (progress && !refaccel_dead(s) && !refaccel_halted(s) &&
-           !refaccel_stopped(s)) {
+           !refaccel_stopped(s) && !refaccel_powered_down(s)) {
         uint64_t gen = s->generation;
         RefaccelEntry *e;
         struct refaccel_desc d;
@@ -1102,6 +1130,9 @@ static void refaccel_quiesce_progress(RefaccelState *s)
             if (qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) < e->deadline) {
                 return;                 /* the op timer brings us back */
             }
+            if (refaccel_powered_down(s)) {
+                return;                 /* D0 kicks the engine */
+            }
             if (!refaccel_cq_full(s)) {
                 refaccel_kick(s);       /* it executes, then we come back */
                 return;
@@ -1117,11 +1148,26 @@ static void refaccel_quiesce_progress(RefaccelState *s)
     refaccel_quiesce_finish(s);
 }
 
+/*
+ * The device may run again (quiesce over, back in D0): send the messages
+ * owed meanwhile, if they are still due and unmasked, and restart work.
+ */
+static void refaccel_run_again(RefaccelState *s)
+{
+    uint32_t owed = s->r.int_owed & s->r.int_status & ~s->r.int_mask;
+
+    if (refaccel_stopped(s) || refaccel_powered_down(s)) {
+        return;
+    }
+    s->r.int_owed = 0;
+    refaccel_notify(s, owed);
+    refaccel_kick(s);
+}
+
 /* Leave the quiesced state (or cancel a quiesce in progress). */
 static void refaccel_resume(RefaccelState *s)
 {
     RefaccelEntry *e = refaccel_fifo_head(s);
-    uint32_t owed;
 
     timer_del(&s->quiesce_timer);
     s->m.frozen = false;
@@ -1132,10 +1178,7 @@ static void refaccel_resume(RefaccelState *s)
         e->remaining = 0;
         e->paused = false;
     }
-    owed = s->r.int_owed & s->r.int_status & ~s->r.int_mask;
-    s->r.int_owed = 0;
-    refaccel_notify(s, owed);
-    refaccel_kick(s);
+    refaccel_run_again(s);
 }
 
 /*
@@ -1235,10 +1278,13 @@ static uint32_t refaccel_dirty_words(RefaccelState *s)
  * against the live dispatch while its TLB flush is still pending, so a
  * vCPU racing such a commit can abort in iotlb_to_section() (found by
  * fuzzing the migration stream, which starts and stops tracking often).
- * SRAM_DIRTY_CTRL only decides whether the log is consumed.
+ * SRAM_DIRTY_CTRL only decides whether what the log caught also goes to
+ * the dirty bitmap; it always goes to the touched bitmap, which tells a
+ * function reset which pages it has to clear.
  */
-static void refaccel_dirty_log_take(RefaccelState *s, bool record)
+static void refaccel_dirty_log_take(RefaccelState *s)
 {
+    bool track = s->m.dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE;
     const hwaddr pg = REFACCEL_SRAM_DIRTY_PAGE_SIZE;
     const hwaddr chunk = 32 * pg;
     g_autofree DirtyBitmapSnapshot *snap = NULL;
@@ -1247,9 +1293,6 @@ static void refaccel_dirty_log_take(RefaccelState *s, bool record)
     /* syncs the accelerator's log first (KVM), then clears ours */
     snap = memory_region_snapshot_and_clear_dirty(&s->sram, 0, s->sram_size,
                                                   DIRTY_MEMORY_VGA);
-    if (!record) {
-        return;
-    }
     for (off = 0; off < s->sram_size; off += chunk) {
         len = MIN(chunk, s->sram_size - off);
         if (!memory_region_snapshot_get_dirty(&s->sram, snap, off, len)) {
@@ -1257,17 +1300,24 @@ static void refaccel_dirty_log_take(RefaccelState *s, bool record)
         }
         for (p = off; p < off + len; p += pg) {
             if (memory_region_snapshot_get_dirty(&s->sram, snap, p, pg)) {
-                set_bit(p / pg, s->dirty_bm);
+                set_bit(p / pg, s->touched_bm);
+                if (track) {
+                    set_bit(p / pg, s->dirty_bm);
+                }
             }
         }
     }
 }
 
-/* While tracking: move what the log caught into our bitmap. */
+/*
+ * While tracking: move what the log caught into our bitmap.  Done when
+ * SRAM_DIRTY_INDEX is written, once per pass over the bitmap, not per
+ * word read: a snapshot walks the whole SRAM and allocates.
+ */
 static void refaccel_dirty_sync(RefaccelState *s)
 {
     if (s->m.dirty_ctrl & REFACCEL_SRAM_DIRTY_ENABLE) {
-        refaccel_dirty_log_take(s, true);
+        refaccel_dirty_log_take(s);
     }
 }
 
@@ -1280,7 +1330,7 @@ static void refaccel_dirty_set_enable(RefaccelState *s, bool on)
     }
     if (on) {
         /* clean start: forget the log and the device-write bits */
-        refaccel_dirty_log_take(s, false);
+        refaccel_dirty_log_take(s);
         bitmap_zero(s->dirty_bm, s->dirty_pages);
         s->m.dirty_ctrl = REFACCEL_SRAM_DIRTY_ENABLE;
     } else {
@@ -1302,7 +1352,6 @@ static uint32_t refaccel_dirty_read_data(RefaccelState *s)
     if (idx >= refaccel_dirty_words(s)) {
         return 0;
     }
-    refaccel_dirty_sync(s);
     first = idx * 32;
     for (n = 0; n < 32 && first + n < s->dirty_pages; n++) {
         if (test_and_clear_bit(first + n, s->dirty_bm)) {
@@ -1727,6 +1776,31 @@ static void refaccel_mig_write_data(RefaccelState *s, uint32_t val)
 /* ---- reset ---- */
 
 /*
+ * Zero the SRAM pages written since they were last zeroed, not all of it (a
+ * memset of 64 MiB per reset would stall the main loop), and count as
+ * written only the pages that were not zero: SRAM a reset really cleared
+ * while tracking is dirty SRAM.  The pages cleared here come back through
+ * the log as touched, and the next reset finds them zero.
+ */
+static void refaccel_sram_clear(RefaccelState *s)
+{
+    const uint64_t pg = REFACCEL_SRAM_DIRTY_PAGE_SIZE;
+    unsigned long p;
+
+    refaccel_dirty_log_take(s);
+    for (p = find_first_bit(s->touched_bm, s->dirty_pages);
+         p < s->dirty_pages;
+         p = find_next_bit(s->touched_bm, s->dirty_pages, p + 1)) {
+        clear_bit(p, s->touched_bm);
+        if (!buffer_is_zero(s->sram_ptr + p * pg, pg)) {
+            memset(s->sram_ptr + p * pg, 0, pg);
+            refaccel_sram_written(s, p * pg, pg);
+            clear_bit(p, s->touched_bm);    /* zero, as far as we know */
+        }
+    }
+}
+
+/*
  * Function reset (CTRL.RESET): the rings, work, counters and SRAM go back
  * to power-on values; the migration block does not (it belongs to the
  * migration driver, whose quiesce, freeze and tracking must survive what
@@ -1749,16 +1823,40 @@ static void refaccel_function_reset(RefaccelState *s)
     s->r.test_quiesce_delay = s->prop_quiesce_delay_us;
     /* the next user must not see the previous user's data */
     if (s->sram_ptr) {
-        memset(s->sram_ptr, 0, s->sram_size);
-        refaccel_sram_written(s, 0, s->sram_size);
+        refaccel_sram_clear(s);
     }
     /* a quiesce that waited for the dropped work is over now */
     refaccel_quiesce_progress(s);
 }
 
+/*
+ * What pci_do_device_reset() leaves alone: the error reporting enables of
+ * DEVCTL and the ATS, PASID and PRI controls.  An FLR clears them (they are
+ * not sticky); PRI reports "stopped" again.
+ */
+static void refaccel_reset_config(RefaccelState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    pcie_cap_deverr_reset(pdev);
+    if (pdev->exp.ats_cap) {
+        pci_set_word(pdev->config + pdev->exp.ats_cap + PCI_ATS_CTRL, 0);
+    }
+    if (s->pasid_cap) {
+        pci_set_word(pdev->config + s->pasid_cap + PCI_PASID_CTRL, 0);
+    }
+    if (s->pri_cap) {
+        pci_set_word(pdev->config + s->pri_cap + PCI_PRI_CTRL, 0);
+        pci_set_word(pdev->config + s->pri_cap + PCI_PRI_STATUS,
+                     PCI_PRI_STATUS_STOPPED);
+        pci_set_long(pdev->config + s->pri_cap + PCI_PRI_ALLOC_REQ, 0);
+    }
+}
+
 /* Device reset (power on, FLR, bus reset): everything, migration too. */
 static void refaccel_reset_state(RefaccelState *s)
 {
+    refaccel_reset_config(s);
     timer_del(&s->quiesce_timer);
     memset(&s->m, 0, sizeof(s->m));
     refaccel_dt_reset(&s->dt);
@@ -2083,6 +2181,7 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
         return;
     case REFACCEL_REG_SRAM_DIRTY_INDEX:
         s->m.dirty_index = val;
+        refaccel_dirty_sync(s);     /* a pass over the bitmap starts */
         return;
 
     case REFACCEL_REG_TEST_FLAGS:
@@ -2229,10 +2328,20 @@ static void refaccel_config_write(PCIDevice *pdev, uint32_t addr,
                                   uint32_t val, int len)
 {
     RefaccelState *s = REFACCEL(pdev);
+    bool was_down = refaccel_powered_down(s);
 
     pci_default_write_config(pdev, addr, val, len);
-    pcie_cap_flr_write_config(pdev, addr, val, len);
+    if (s->pri_cap) {
+        /* PRI Ctrl.Reset reads as 0 (our requests live in BAR0) */
+        pci_word_test_and_clear_mask(pdev->config + s->pri_cap + PCI_PRI_CTRL,
+                                     PCI_PRI_CTRL_RESET);
+    }
     refaccel_update_pri_status(s);
+    if (was_down && !refaccel_powered_down(s)) {
+        refaccel_run_again(s);
+    }
+    /* last: an FLR resets all of the above */
+    pcie_cap_flr_write_config(pdev, addr, val, len);
 }
 
 static void refaccel_init_pasid(PCIDevice *pdev, uint16_t off)
@@ -2328,6 +2437,7 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
     }
     if (s->pasid) {
         refaccel_init_pasid(pdev, ext_off);
+        s->pasid_cap = ext_off;
         ext_off += PCI_EXT_CAP_PASID_SIZEOF;
     }
     if (s->pri) {
@@ -2367,6 +2477,7 @@ static void refaccel_realize(PCIDevice *pdev, Error **errp)
     s->bounce = g_malloc(s->max_xfer);
     s->dirty_pages = s->sram_size / REFACCEL_SRAM_DIRTY_PAGE_SIZE;
     s->dirty_bm = bitmap_new(s->dirty_pages);
+    s->touched_bm = bitmap_new(s->dirty_pages);
     refaccel_dt_init(&s->dt, s->dt_ranges, s->dt_max_span);
     s->compat_id = refaccel_compute_compat_id(s);
     timer_init_ns(&s->op_timer, QEMU_CLOCK_VIRTUAL, refaccel_op_timer, s);
@@ -2420,6 +2531,8 @@ static void refaccel_instance_finalize(Object *obj)
     s->bounce = NULL;
     g_free(s->dirty_bm);
     s->dirty_bm = NULL;
+    g_free(s->touched_bm);
+    s->touched_bm = NULL;
     refaccel_dt_finalize(&s->dt);
 }
 
