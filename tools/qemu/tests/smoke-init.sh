@@ -10,10 +10,12 @@
 # fourth functions (testctl=on), the migration block: quiesce with an op in
 # flight, freeze, save, restore into the fourth function (and into itself),
 # rejected restores, quiesce fault injection, FREEZE waiting for QUIESCED,
-# PARK (and a parked op migrated), the SRAM dirty bitmap; on a fifth
+# PARK (and a parked op migrated), D3hot with an op in flight, the SRAM
+# dirty bitmap (passes, what CTRL.RESET marks); on a fifth
 # (quiesce-unbounded=on) a quiesce that must drain, across an FLR.  Without
 # smoke=full, the third and fourth functions carry the never-quiesce and
-# quiesce-delay-us properties, checked again after an FLR (sysfs reset).
+# quiesce-delay-us properties, checked again after an FLR (sysfs reset),
+# and an FLR of the second (ats pasid pri) must reset its config controls.
 # With refaccel.smoke=unplug, functions behind root ports unplug themselves
 # from inside their own DMA or MSI (smoke-unplug.sh).
 /bin/busybox --install -s /bin
@@ -113,6 +115,51 @@ wait_tail() { # bar0 want max_ms
 }
 decode_on() { printf '\006\000' | dd of="$1/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null; }
 flr() { echo 1 >"$1/reset"; }
+# config space through sysfs (names with _: the callers' loop variables stay)
+cfg_rd() { # dev offset size
+	hexdump -s $(($2)) -n $3 -e "1/$3 \"0x%x\"" "$1/config"
+}
+cfg_wr() { # dev offset size value (offset aligned to size)
+	_s=""; _j=0
+	while [ $_j -lt $3 ]; do
+		_s="$_s\\$(printf %03o $((($4 >> (8 * _j)) & 0xff)))"; _j=$((_j + 1))
+	done
+	printf "$_s" | dd of="$1/config" bs=$3 seek=$(($2 / $3)) count=1 conv=notrunc 2>/dev/null
+}
+pci_cap() { # dev id: offset of the capability, 0 if none
+	_p=$(($(cfg_rd $1 0x34 1) & 0xfc)); _n=0
+	while [ $_p -ne 0 ] && [ $_n -lt 48 ]; do
+		[ $(($(cfg_rd $1 $_p 1))) -eq $(($2)) ] && break
+		_p=$(($(cfg_rd $1 $((_p + 1)) 1) & 0xfc)); _n=$((_n + 1))
+	done
+	echo $_p
+}
+ext_cap() { # dev id: offset of the extended capability, 0 if none
+	_p=256; _n=0
+	while [ $_p -ne 0 ] && [ $_n -lt 48 ]; do
+		_h=$(($(cfg_rd $1 $_p 4)))
+		[ $_h -eq 0 ] && { _p=0; break; }
+		[ $((_h & 0xffff)) -eq $(($2)) ] && break
+		_p=$(((_h >> 20) & 0xffc)); _n=$((_n + 1))
+	done
+	echo $_p
+}
+# an FLR through a config write of our own, not sysfs reset (Linux saves and
+# restores Device Control around that one); BARs and command put back after
+flr_cfg() { # dev
+	dd if="$1/config" of=/tmp/flrcfg bs=64 count=1 2>/dev/null
+	_x=$(pci_cap $1 0x10)
+	cfg_wr $1 $((_x + 8)) 2 $(($(cfg_rd $1 $((_x + 8)) 2) | 0x8000))
+	dd if=/tmp/flrcfg of="$1/config" bs=4 skip=4 seek=4 count=12 conv=notrunc 2>/dev/null
+	dd if=/tmp/flrcfg of="$1/config" bs=2 skip=2 seek=2 count=1 conv=notrunc 2>/dev/null
+}
+same() { # name got want: strings
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		nok "$1 (got '$(echo "$2" | cut -c1-60)', want '$3')"
+	fi
+}
 
 MODE=list
 grep -q 'refaccel.smoke=full' /proc/cmdline && MODE=full
@@ -273,6 +320,28 @@ if [ $MODE = full ]; then
 	w32 $((A + 0x200)) 1
 	check "INT_STATUS RW1C" "$(r32 $((A + 0x200)))" 0
 
+	# FILL of a length that is no multiple of 4 (the pattern doubles): every
+	# byte is the pattern's, the byte after the end stays; read and preset
+	# through /dev/mem, 0xee everywhere before
+	dd if=/dev/zero bs=4096 count=2 2>/dev/null | tr '\000' '\356' >/tmp/ee
+	fill_bytes() { # len value
+		FB=$((R + 0x50000))
+		dd if=/tmp/ee of=/dev/mem bs=4096 seek=$((FB / 4096)) count=2 conv=notrunc 2>/dev/null
+		check "FILL $1 bytes: preset through /dev/mem" "$(r32 $FB)" 0xeeeeeeee
+		run "FILL $1 bytes" 2 0 $1 0 $FB $2 0
+		check "FILL $1 bytes: word 0" "$(r32 $FB)" $2
+		dd if=/dev/mem of=/tmp/fill bs=4096 skip=$((FB / 4096)) count=2 2>/dev/null
+		bad=$(hexdump -v -e '1/1 "%u\n"' /tmp/fill | awk -v n=$1 \
+			-v p="$(($2 & 0xff)) $((($2 >> 8) & 0xff)) $((($2 >> 16) & 0xff)) $((($2 >> 24) & 0xff))" '
+			BEGIN { split(p, b, " ") }
+			NR <= n && $1 != b[(NR - 1) % 4 + 1] { bad++ }
+			NR == n + 1 && $1 != 238 { bad++ }
+			END { if (NR <= n) bad++; print bad + 0 }')
+		check "FILL $1 bytes: every byte the pattern's, the next one untouched" "$bad" 0
+	}
+	fill_bytes 13 0xa1b2c3d4
+	fill_bytes 4099 0x5e6f7081
+
 	# DMA dirty tracking (0x1200 block): one range [BUF, BUF + 64 KiB)
 	dt_query() { # first last: window
 		w32 $((A + 0x1248)) $2; w32 $((A + 0x124c)) 0
@@ -416,6 +485,40 @@ if [ $MODE = full ]; then
 	# only the pages that held data (1, 2, 7: the LOAD's bytes on page 8
 	# were zero) are cleared, and so dirty; not the whole SRAM
 	check "CTRL.RESET: the SRAM it cleared is dirty" "$(rdw $A 0)" 0x86
+	w32 $((A + 0x1100)) 0
+	reset $A
+	dirty_pages() { # bar0 words: the pages one pass over the bitmap reports
+		w32 $(($1 + 0x1108)) 0
+		_i=0; _l=""
+		while [ $_i -lt $2 ]; do
+			_w=$(($(r32 $(($1 + 0x110c)))))
+			_b=0
+			while [ $_w -ne 0 ]; do
+				[ $((_w & 1)) -eq 1 ] && _l="$_l $((_i * 32 + _b))"
+				_w=$((_w >> 1)); _b=$((_b + 1))
+			done
+			_i=$((_i + 1))
+		done
+		echo ${_l:-none}
+	}
+	# a CTRL.RESET clears, and marks dirty, only the pages that held data
+	w32 $((A + 0x1100)) 1                   # clean start
+	w32 $((A2 + 0x3010)) 0x5a5a5a5a         # page 3
+	w32 $((A2 + 0x28ffc)) 0xa5              # page 40
+	w32 $((A2 + 0x5000)) 0                  # page 5: written, still zero
+	same "dirty: CPU writes to pages 3, 5 and 40" "$(dirty_pages $A 8)" "3 5 40"
+	reset $A
+	same "CTRL.RESET: dirty are the pages that held data (3, 40)" "$(dirty_pages $A 8)" "3 40"
+	check "CTRL.RESET cleared pages 3 and 40" \
+		"$(( $(r32 $((A2 + 0x3010))) | $(r32 $((A2 + 0x28ffc))) ))" 0
+	reset $A
+	same "second CTRL.RESET: nothing dirty" "$(dirty_pages $A 8)" none
+	# writing SRAM_DIRTY_INDEX starts a pass: a CPU write made during the
+	# pass is in the next one
+	w32 $((A + 0x1108)) 0
+	w32 $((A2 + 0x9000)) 0x99               # page 9
+	check "dirty pass: a write during the pass is not in it" "$(r32 $((A + 0x110c)))" 0
+	check "dirty pass: the next pass has it (page 9)" "$(rdw $A 0)" 0x200
 	w32 $((A + 0x1100)) 0
 	reset $A
 
@@ -818,6 +921,31 @@ if [ $MODE = full ]; then
 	check "D CQ[1] empty (nothing completed twice)" "$(r32 $((MCQ + 16)))" 0
 	check "D: migrated FILL result" "$(r32 $((MBUF + 0x604)))" 0x4d4d4d4d
 	reset $D
+
+	# D3hot: no DMA and no completion until D0 (BAR0 is unmapped in D3hot:
+	# only host memory is read there)
+	DPM=$(pci_cap $DEV_D 0x01)
+	k=0; while [ $k -lt 32 ]; do w32 $((MCQ + k * 4)) 0; k=$((k + 1)); done
+	w32 $((MBUF + 0x700)) 0; w32 $((MBUF + 0x704)) 0
+	SQN=8; CQN=8; SQ=$MSQ
+	setup_rings $D $MSQ $MCQ
+	w32 $((D + 0x2008)) 300000000           # 300 ms
+	put_desc 0 2 0 8 0x501 0 $((MBUF + 0x700)) 0x6b6b6b6b
+	w32 $((D + 0x110)) 1
+	pmcsr=$(cfg_rd $DEV_D $((DPM + 4)) 2)
+	cfg_wr $DEV_D $((DPM + 4)) 2 $((pmcsr | 3))
+	check "D3hot: PM state 3" "$(( $(cfg_rd $DEV_D $((DPM + 4)) 2) & 3 ))" 3
+	usleep 1000000                          # past the op's 300 ms
+	check "D3hot: the FILL did not write host memory" "$(r32 $((MBUF + 0x704)))" 0
+	check "D3hot: no completion written" "$(( $(r32 $MCQ) | $(r32 $((MCQ + 12))) ))" 0
+	cfg_wr $DEV_D $((DPM + 4)) 2 $((pmcsr & ~3))
+	check "D0 again: PM state 0" "$(( $(cfg_rd $DEV_D $((DPM + 4)) 2) & 3 ))" 0
+	wait_tail $D 1 3000
+	check "D0: CQ_TAIL advanced to 1" "$(r32 $((D + 0x130)))" 1
+	check "D0: the FILL landed" "$(r32 $((MBUF + 0x704)))" 0x6b6b6b6b
+	cpl D 0 0x501
+	check "D0: INT_STATUS completion" "$(r32 $((D + 0x200)))" 1
+	reset $D
 	fi
 
 	# ---- E: quiesce-unbounded=on, op-latency-ns=400000000, no testctl ----
@@ -951,6 +1079,32 @@ else
 	flr $DEV_D
 	qd "after FLR"
 	fi
+
+	# FLR resets what QEMU's own reset leaves alone (B: ats pasid pri):
+	# the DEVCTL error reporting enables, the ATS, PASID and PRI Controls
+	BX=$(pci_cap $DEV_B 0x10)
+	BATS=$(ext_cap $DEV_B 0x0f); BPASID=$(ext_cap $DEV_B 0x1b); BPRI=$(ext_cap $DEV_B 0x13)
+	check "B: PCIe capability at 0x80" $BX 0x80
+	[ $BATS -ne 0 ] && [ $BPASID -ne 0 ] && [ $BPRI -ne 0 ] &&
+		ok "B: ATS at $BATS, PASID at $BPASID, PRI at $BPRI" ||
+		nok "B: ATS, PASID and PRI found ($BATS $BPASID $BPRI)"
+	cfg_wr $DEV_B $((BX + 8)) 2 $(($(cfg_rd $DEV_B $((BX + 8)) 2) | 0xf))
+	cfg_wr $DEV_B $((BATS + 6)) 2 0x8000    # ATS Control: Enable
+	cfg_wr $DEV_B $((BPASID + 6)) 2 1       # PASID Control: Enable
+	cfg_wr $DEV_B $((BPRI + 4)) 2 3         # PRI Control: Enable | Reset
+	check "PRI Control: Reset (bit 1) reads 0" "$(cfg_rd $DEV_B $((BPRI + 4)) 2)" 1
+	check "before FLR: DEVCTL error enables, ATS, PASID, PRI enabled, PRI running" \
+		"$(( ($(cfg_rd $DEV_B $((BX + 8)) 2) & 0xf) | ($(cfg_rd $DEV_B $((BATS + 6)) 2) & 0x8000) |
+		     (($(cfg_rd $DEV_B $((BPASID + 6)) 2) & 1) << 4) | (($(cfg_rd $DEV_B $((BPRI + 4)) 2) & 1) << 5) |
+		     ($(cfg_rd $DEV_B $((BPRI + 6)) 2) & 0x100) ))" 0x803f
+	flr_cfg $DEV_B
+	check "FLR: DEVCTL error reporting enables (bits 0-3) clear" \
+		"$(( $(cfg_rd $DEV_B $((BX + 8)) 2) & 0xf ))" 0
+	check "FLR: ATS Control clear" "$(cfg_rd $DEV_B $((BATS + 6)) 2)" 0
+	check "FLR: PASID Control clear" "$(cfg_rd $DEV_B $((BPASID + 6)) 2)" 0
+	check "FLR: PRI Control clear" "$(cfg_rd $DEV_B $((BPRI + 4)) 2)" 0
+	check "FLR: PRI Status reads stopped (bit 8)" "$(cfg_rd $DEV_B $((BPRI + 6)) 2)" 0x100
+	check "FLR: B's BAR0 back (ID)" "$(r32 $B)" 0x52464131
 fi
 
 echo "smoke: $PASS passed, $FAIL failed"

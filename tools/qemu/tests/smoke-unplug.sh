@@ -19,7 +19,10 @@
 # Each must leave QEMU running, the function gone (all ones in its config
 # space) and the slot empty.  pciehp sees the presence change but finds the
 # slot already off ("Already disabled"), so the stale pci_dev is removed by
-# hand; a rescan must not find anything behind the ports.
+# hand; a rescan must not find anything behind the ports.  Last, the first
+# function FLRs itself with an MSI-X message aimed at its own Device Control,
+# a second message due with it: the function must be reset, QEMU alive and
+# the PBA clear.
 # Uses the helpers of smoke-init.sh; $RA lists the refaccel functions.
 
 R=0x10000000            # memmap= reserved, identity DMA (no IOMMU)
@@ -215,3 +218,50 @@ left=0
 for d in $VICTIMS; do [ -e "$d" ] && left=$((left + 1)); done
 check "rescan: no function came back" $left 0
 check "QEMU alive at the end (first function's ID)" "$(r32 $A)" 0x52464131
+
+# An MSI-X message that FLRs its own function: A's vector 0 aimed at its own
+# Device Control through ECAM (Initiate FLR; the 32-bit write also writes
+# zeros to Device Status, which is RW1C), vector 1 due at the same time
+# (an INT_MASK write releases both).  The FLR disables MSI-X: the message
+# owed to vector 1 was for the function before the reset, and must not be
+# left pending in the PBA of the new one, nor be sent.
+dd if="$DEV_A/config" of=/tmp/cfga bs=64 count=1 2>/dev/null
+AX=$(find_cap $DEV_A 0x10)
+AM=$(find_cap $DEV_A 0x11)
+SCR=$((R + 0x70000))                    # where vector 1's message would land
+w32 $SCR 0
+msix_at $DEV_A $(($(ecam_of $(basename $DEV_A)) + AX + 8)) 0x8000
+t=$(cfg $DEV_A $((AM + 4)) 4)
+tb=$(($(bar $DEV_A $((t & 7))) + (t & ~7)))
+w32 $((tb + 16)) $SCR; w32 $((tb + 20)) 0; w32 $((tb + 24)) 0x5a5a; w32 $((tb + 28)) 0
+SQ=$((R + 0x60000)); CQ=$((SQ + 0x1000))
+SQN=8; CQN=4
+setup_rings $A $SQ $CQ
+w32 $((A + 0x204)) 3                    # completion and error masked
+put_desc 0 0 0 0 0xa01 0 0 0
+w32 $((A + 0x110)) 1
+wait_tail $A 1 1000
+w32 $((A + 0x10)) 0                     # disabled and idle: rings unlocked
+w32 $((A + 0x100)) 0; w32 $((A + 0x104)) 0xfff
+w32 $((A + 0x10)) 1
+w32 $((A + 0x110)) 1                    # SQ fetch fault: halted
+usleep 50000
+check "self-FLR by MSI-X: completion and error pending" "$(r32 $((A + 0x200)))" 3
+check "self-FLR by MSI-X: MSI-X on, vectors 0 and 1 unmasked" \
+	"$(( ($(cfg $DEV_A $((AM + 2)) 2) & 0xc000) | ($(r32 $((tb + 12))) & 1) | ($(r32 $((tb + 28))) & 1) ))" 0x8000
+w32 $((A + 0x204)) 0                    # both messages due: the first FLRs A
+usleep 50000
+check "self-FLR by MSI-X: QEMU alive (A's config space)" "$(cfg $DEV_A 0 4)" 0x11ac1234
+check "self-FLR by MSI-X: FLR cleared the command register" "$(cfg $DEV_A 4 2)" 0
+dd if=/tmp/cfga of="$DEV_A/config" bs=4 skip=4 seek=4 count=12 conv=notrunc 2>/dev/null
+dd if=/tmp/cfga of="$DEV_A/config" bs=2 skip=2 seek=2 count=1 conv=notrunc 2>/dev/null
+check "self-FLR by MSI-X: A's BAR0 back (ID)" "$(r32 $A)" 0x52464131
+check "self-FLR by MSI-X: A reset (CTRL, STATUS, INT_STATUS read 0)" \
+	"$(( $(r32 $((A + 0x10))) | $(r32 $((A + 0x14))) | $(r32 $((A + 0x200))) ))" 0
+check "self-FLR by MSI-X: MSI-X disabled" "$(( $(cfg $DEV_A $((AM + 2)) 2) & 0x8000 ))" 0
+p=$(cfg $DEV_A $((AM + 8)) 4)
+pba=$(($(bar $DEV_A $((p & 7))) + (p & ~7)))
+check "self-FLR by MSI-X: PBA at 0x800 of the MSI-X BAR" $((p & ~7)) 0x800
+check "self-FLR by MSI-X: no pending bit in the PBA" \
+	"$(( $(r32 $pba) | $(r32 $((pba + 4))) ))" 0
+check "self-FLR by MSI-X: vector 1's message not sent" "$(r32 $SCR)" 0
