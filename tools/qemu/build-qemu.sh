@@ -8,8 +8,9 @@
 #   PATH=$(tools/qemu/build-qemu.sh | tail -n1):$PATH qemu-system-x86_64 ...
 #
 # Result: ${REFACCEL_CACHE:-/var/cache/refaccel}/qemu-build-<key>, where <key>
-# is the QEMU source version plus a short sha256 of tools/qemu/*, the shared
-# register header and this script.  A published directory is complete by
+# is the QEMU source version plus a short sha256 of every input of the model
+# (tools/qemu/refaccel*.[ch], tools/qemu/trace-events, the shared register
+# header) and of this script.  A published directory is complete by
 # construction (filled under a temporary name, renamed at the end), so an
 # existing <dir>/qemu-system-x86_64 is a cache hit and returns at once.
 #
@@ -84,11 +85,15 @@ QVER=$(sed -n 's/^Version: //p' "$DSC" | head -n1)
 QVER_SAFE=$(printf '%s' "${QVER#*:}" | tr -c 'A-Za-z0-9.+_-' '_')
 
 # ---- cache key ----
+# The model's files: what sync_model copies into the QEMU tree.
+model_files() {
+	(cd "$TOP" && ls -1 tools/qemu/refaccel*.[ch] tools/qemu/trace-events |
+		LC_ALL=C sort)
+}
 hash_inputs() {
 	local f
-	# tools/qemu/* plus the header; names matter too (renames change the key)
-	for f in $(cd "$TOP" && find tools/qemu -maxdepth 1 -type f | LC_ALL=C sort) \
-		include/hw/refaccel_regs.h; do
+	# names matter too (renames change the key)
+	for f in $(model_files) tools/qemu/build-qemu.sh include/hw/refaccel_regs.h; do
 		printf '%s\0' "$f"
 		cat "$TOP/$f"
 	done | sha256sum | cut -c1-12
@@ -122,6 +127,42 @@ fail() {
 	exit 1
 }
 
+# Put the model into the QEMU tree: its files into hw/misc (only what
+# changed, so ninja rebuilds only what depends on it; files the model no
+# longer has go), its source list into hw/misc/meson.build (the line after
+# MESON_MARK) and its trace events after hw/misc's own.  A changed
+# meson.build or trace-events makes ninja reconfigure by itself.
+MESON_MARK="# refaccel model sources, written by build-qemu.sh"
+sync_model() {
+	local f name srcs="" line tev
+	for f in "$SRC"/hw/misc/refaccel*.[ch]; do
+		[ -e "$f" ] && [ ! -e "$HERE/${f##*/}" ] && rm -f "$f"
+	done
+	for f in "$HERE"/refaccel*.[ch]; do
+		name=${f##*/}
+		cmp -s "$f" "$SRC/hw/misc/$name" || cp "$f" "$SRC/hw/misc/"
+		case $name in *.c) srcs="$srcs${srcs:+, }'$name'" ;; esac
+	done
+	cmp -s "$HDR" "$SRC/include/hw/refaccel_regs.h" ||
+		cp "$HDR" "$SRC/include/hw/refaccel_regs.h"
+	line="system_ss.add(when: 'CONFIG_REFACCEL', if_true: files($srcs))"
+	grep -qxF "$MESON_MARK" "$SRC/hw/misc/meson.build" ||
+		fail "no refaccel hook in hw/misc/meson.build"
+	if ! grep -qxF "$line" "$SRC/hw/misc/meson.build"; then
+		awk -v mark="$MESON_MARK" -v line="$line" \
+			'skip { print line; skip = 0; next } $0 == mark { skip = 1 } { print }' \
+			"$SRC/hw/misc/meson.build" >"$SRC/hw/misc/meson.build.new"
+		mv "$SRC/hw/misc/meson.build.new" "$SRC/hw/misc/meson.build"
+	fi
+	tev=$(mktemp)
+	cat "$SRC/hw/misc/trace-events.upstream" "$HERE/trace-events" >"$tev"
+	if cmp -s "$tev" "$SRC/hw/misc/trace-events"; then
+		rm -f "$tev"
+	else
+		mv "$tev" "$SRC/hw/misc/trace-events"
+	fi
+}
+
 # The work tree is reusable when it was set up from the same QEMU source by
 # the same version of this script and configured successfully.
 RECIPE="$QVER $(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16) ${CONFIGURE_ARGS[*]}"
@@ -148,7 +189,8 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	fi
 	mv "$SRC.tmp" "$SRC"
 
-	# Hook the model into the tree (Kconfig, meson, x86_64 device config).
+	# Hook the model into the tree (Kconfig, meson, x86_64 device config);
+	# sync_model fills in the source list and the trace events.
 	cat >>"$SRC/hw/misc/Kconfig" <<-'EOF'
 
 	config REFACCEL
@@ -156,8 +198,8 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	    default y if TEST_DEVICES
 	    depends on PCI && MSI_NONBROKEN
 	EOF
-	echo "system_ss.add(when: 'CONFIG_REFACCEL', if_true: files('refaccel.c', 'refaccel_dt.c', 'refaccel_pri.c'))" \
-		>>"$SRC/hw/misc/meson.build"
+	printf '%s\n%s\n' "$MESON_MARK" "system_ss.add()" >>"$SRC/hw/misc/meson.build"
+	cp "$SRC/hw/misc/trace-events" "$SRC/hw/misc/trace-events.upstream"
 	# q35/pc get it whether or not TEST_DEVICES is on
 	echo "CONFIG_REFACCEL=y" >>"$SRC/configs/devices/x86_64-softmmu/default.mak"
 
@@ -168,8 +210,7 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	grep -q '^if unpack_edk2_blobs and false' "$SRC/pc-bios/meson.build" ||
 		fail "could not disable the edk2 blob unpack in pc-bios/meson.build"
 
-	cp "$HERE"/refaccel*.[ch] "$SRC/hw/misc/"
-	cp "$HDR" "$SRC/include/hw/refaccel_regs.h"
+	sync_model
 
 	msg "configure ${CONFIGURE_ARGS[*]}"
 	(cd "$SRC" && ./configure "${CONFIGURE_ARGS[@]}") >>"$LOG" 2>&1 ||
@@ -177,12 +218,7 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 	echo "$RECIPE" >"$WORK/recipe"
 else
 	msg "incremental build in $SRC"
-	# Copy only what changed, so ninja rebuilds only what depends on it.
-	for f in "$HERE"/refaccel*.[ch]; do
-		cmp -s "$f" "$SRC/hw/misc/${f##*/}" || cp "$f" "$SRC/hw/misc/"
-	done
-	cmp -s "$HDR" "$SRC/include/hw/refaccel_regs.h" ||
-		cp "$HDR" "$SRC/include/hw/refaccel_regs.h"
+	sync_model
 fi
 
 msg "ninja -j$JOBS (log: $LOG)"
