@@ -221,8 +221,29 @@ static void refaccel_config_write(PCIDevice *pdev, uint32_t addr,
 {
     RefaccelState *s = REFACCEL(pdev);
     bool was_down = refaccel_powered_down(s);
+    uint32_t held = 0;
+    unsigned vec;
 
+    /*
+     * Clearing the MSI-X function mask (or setting Enable) makes QEMU send
+     * what is pending at once.  While the function may not signal, keep
+     * those messages pending instead: refaccel_run_again() sends them.
+     */
+    if (refaccel_silent(s) && msix_present(pdev) &&
+        range_covers_byte(addr, len, pdev->msix_cap + PCI_MSIX_FLAGS + 1)) {
+        for (vec = 0; vec < REFACCEL_NUM_VECTORS; vec++) {
+            if (refaccel_msix_pending(pdev, vec)) {
+                held |= 1u << vec;
+                msix_clr_pending(pdev, vec);
+            }
+        }
+    }
     pci_default_write_config(pdev, addr, val, len);
+    for (vec = 0; vec < REFACCEL_NUM_VECTORS; vec++) {
+        if (held & (1u << vec)) {
+            msix_set_pending(pdev, vec);
+        }
+    }
     if (s->pri_cap) {
         /* PRI Ctrl.Reset reads as 0 (our requests live in BAR0) */
         pci_word_test_and_clear_mask(pdev->config + s->pri_cap + PCI_PRI_CTRL,

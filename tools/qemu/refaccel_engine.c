@@ -29,7 +29,7 @@ void refaccel_notify(RefaccelState *s, uint32_t bits)
     if (!bits || refaccel_dead(s)) {
         return;
     }
-    if (refaccel_stopped(s) || refaccel_powered_down(s)) {
+    if (refaccel_silent(s)) {
         /* no message while quiesced or in D3hot: owed until it runs */
         trace_refaccel_notify(bits, true);
         s->r.int_owed |= bits;
@@ -267,9 +267,10 @@ static bool refaccel_pri_probe(RefaccelState *s,
 /*
  * Validate and execute one descriptor.  Returns the completion status and
  * sets *result, or returns REFACCEL_EXEC_PAGE_REQUEST with the page to ask
- * for in *page and *write (page requests on, nothing done yet).  *aborted is set when the device was reset while a DMA was
- * in progress (e.g. the DMA hit the device's own config space): the caller
- * must then drop the work without touching the state.
+ * for in *page and *write (page requests on, nothing done yet).  *aborted
+ * is set when the device was reset while a DMA was in progress (e.g. the
+ * DMA hit the device's own config space): the caller must then drop the
+ * work without touching the state.
  */
 static uint32_t refaccel_execute(RefaccelState *s,
                                  const struct refaccel_desc *d,

@@ -271,6 +271,17 @@ static inline bool refaccel_powered_down(RefaccelState *s)
            PCI_PM_CTRL_STATE_MASK;
 }
 
+static inline bool refaccel_msix_pending(PCIDevice *pdev, unsigned vec)
+{
+    return pdev->msix_pba[vec / 8] & (1u << (vec % 8));
+}
+
+/* No MSI-X message may leave the function now (quiesced, frozen, D3hot). */
+static inline bool refaccel_silent(RefaccelState *s)
+{
+    return refaccel_stopped(s) || refaccel_powered_down(s);
+}
+
 /* refaccel.c */
 /* a guest mistake, with LOG_GUEST_ERROR (-d guest_errors) */
 void refaccel_guest_error(RefaccelState *s, const char *fmt, ...)

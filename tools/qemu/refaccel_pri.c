@@ -10,9 +10,11 @@
 #include "qemu/bswap.h"
 #include "refaccel_pri.h"
 
-#define PRI_INFO_VALID  (REFACCEL_PRI_INFO_PRGI_MASK | REFACCEL_PRI_EPOCH_MASK | \
+#define PRI_INFO_VALID  (REFACCEL_PRI_INFO_PRGI_MASK | \
+                         REFACCEL_PRI_EPOCH_MASK | \
                          REFACCEL_PRI_INFO_WRITE | REFACCEL_PRI_INFO_READ)
-#define PRI_RESP_VALID  (REFACCEL_PRI_INFO_PRGI_MASK | REFACCEL_PRI_EPOCH_MASK | \
+#define PRI_RESP_VALID  (REFACCEL_PRI_INFO_PRGI_MASK | \
+                         REFACCEL_PRI_EPOCH_MASK | \
                          REFACCEL_PRI_RESP_CODE_MASK)
 
 static uint32_t pri_epoch_bits(const RefaccelPri *p)

@@ -177,16 +177,35 @@ void refaccel_quiesce_progress(RefaccelState *s)
 
 /*
  * The device may run again (quiesce over, back in D0): send the messages
- * owed meanwhile, if they are still due and unmasked, and restart work.
+ * owed meanwhile, if they are still due and unmasked, and the ones QEMU's
+ * MSI-X left pending for vectors unmasked meanwhile (see
+ * refaccel_config_write()), and restart work.
  */
 void refaccel_run_again(RefaccelState *s)
 {
+    PCIDevice *pdev = PCI_DEVICE(s);
     uint32_t owed = s->r.int_owed & s->r.int_status & ~s->r.int_mask;
+    uint64_t gen = s->generation;
+    unsigned vec;
 
-    if (refaccel_stopped(s) || refaccel_powered_down(s)) {
+    if (refaccel_silent(s)) {
         return;
     }
     s->r.int_owed = 0;
+    refaccel_hold(s);
+    for (vec = 0; vec < REFACCEL_NUM_VECTORS && msix_enabled(pdev); vec++) {
+        if (refaccel_msix_pending(pdev, vec) && !msix_is_masked(pdev, vec)) {
+            /* one message for what was pending and what is owed */
+            msix_clr_pending(pdev, vec);
+            owed &= ~(1u << vec);
+            msix_notify(pdev, vec);
+            if (refaccel_dead(s) || s->generation != gen) {
+                refaccel_release(s);
+                return;         /* the message unplugged or reset us */
+            }
+        }
+    }
+    refaccel_release(s);
     refaccel_notify(s, owed);
     refaccel_kick(s);
 }
