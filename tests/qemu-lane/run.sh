@@ -326,6 +326,23 @@ unbounded_setup() {
 		tap not-ok "$label/$tname" "no \"$want\" + \"$bound\" probe lines for$bad"
 		return 1
 	fi
+	# What the private quiesce feature tells userspace: F_UNBOUNDED alone
+	# (the reason there is no migration), or F_UNBOUNDED | F_OPTED_IN.
+	bad=
+	for f in "${bdfs[@]}"; do
+		out=$(REFACCEL_BDF=$f "$top/tools/testing/selftests/vfio-mig/refaccel_func_test" \
+			-t quiesce_feature_says_why 2>&1)
+		rc=$?
+		printf '%s\n' "$out" | sed 's/^/# /'
+		[ "$rc" = 0 ] && printf '%s\n' "$out" |
+			grep -E '^ok 1 refaccel\.quiesce_feature_says_why$' >/dev/null ||
+			bad="$bad $f"
+	done
+	if [ -z "$bad" ]; then
+		tap ok "$label/quiesce-feature-flags" "${#bdfs[@]} functions"
+	else
+		tap not-ok "$label/quiesce-feature-flags" "refaccel_func_test quiesce_feature_says_why failed or skipped on$bad"
+	fi
 	if [ "$tname" = probe-migration-offered ] && [ "$migration" = auto ]; then
 		bad=
 		for f in "${bdfs[@]}"; do

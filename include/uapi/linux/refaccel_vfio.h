@@ -164,6 +164,14 @@ enum refaccel_quiesce_result {
  * out fails within @timeout_ms plus a slack of at most 20 ms (polling and
  * the undo) and leaves the device in the state it was in, running; a
  * retry with a larger bound may succeed.
+ *
+ * A function whose quiesce may never end is offered migration only with
+ * the module parameter allow_unbounded_quiesce; then GET reports
+ * REFACCEL_QUIESCE_F_UNBOUNDED | REFACCEL_QUIESCE_F_OPTED_IN.  Without it
+ * the function has no migration, and this feature answers PROBE and GET
+ * only (SET: EINVAL), with @flags REFACCEL_QUIESCE_F_UNBOUNDED alone and
+ * every other field 0: the reason it does not migrate.  Any other
+ * function without migration answers ENOTTY.
  */
 struct refaccel_vfio_quiesce {
 	__u32 timeout_ms;

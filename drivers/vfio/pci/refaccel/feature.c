@@ -62,9 +62,23 @@ static int refaccel_feature_quiesce(struct refaccel_vfio_device *rvdev,
 	bool park;
 	int ret;
 
-	/* only a function that migrates has a quiesce to control */
-	if (!rvdev->core_device.vdev.mig_ops || !rvdev->mig.usable)
-		return -ENOTTY;
+	/*
+	 * Only a function that migrates has a quiesce to control.  One that
+	 * was refused migration for its unbounded quiesce answers GET, so
+	 * that a VMM can tell why it has no migration.
+	 */
+	if (!rvdev->core_device.vdev.mig_ops || !rvdev->mig.usable) {
+		if (!rvdev->unbounded_refused)
+			return -ENOTTY;
+		ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET,
+					 sizeof(q));
+		if (ret != 1)
+			return ret;
+		q = (struct refaccel_vfio_quiesce){
+			.flags = REFACCEL_QUIESCE_F_UNBOUNDED,
+		};
+		return copy_to_user(arg, &q, sizeof(q)) ? -EFAULT : 0;
+	}
 	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET |
 				 VFIO_DEVICE_FEATURE_SET, sizeof(q));
 	if (ret != 1)

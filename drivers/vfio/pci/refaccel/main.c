@@ -214,6 +214,7 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct refaccel_vfio_device *rvdev;
 	const char *dt_why = NULL;
+	bool unbounded_refused = false;
 	bool migratable;
 	u32 caps = 0;
 	int ret;
@@ -233,6 +234,7 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		} else {
 			pci_info(pdev, "quiesce may never end (CAPS.QUIESCE_UNBOUNDED): migration not offered; load with allow_unbounded_quiesce=1 to opt in\n");
 			migratable = false;
+			unbounded_refused = true;
 		}
 	}
 
@@ -241,6 +243,7 @@ static int refaccel_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (IS_ERR(rvdev))
 		return PTR_ERR(rvdev);
 	rvdev->caps = caps;
+	rvdev->unbounded_refused = unbounded_refused;
 	if (migratable) {
 		rvdev->core_device.vdev.migration_flags = VMIG_FLAGS;
 		rvdev->core_device.vdev.mig_ops = &refaccel_mig_ops;

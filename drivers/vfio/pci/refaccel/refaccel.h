@@ -24,6 +24,8 @@
  *	the user (regions.c); set at probe, constant afterwards
  * @dt_pgshift: page shift the DMA dirty tracker was started with
  * @caps: the CAPS register as read at probe
+ * @unbounded_refused: migration not offered only because the quiesce may
+ *	never end (no allow_unbounded_quiesce); the quiesce feature says so
  */
 struct refaccel_vfio_device {
 	struct vfio_pci_core_device core_device;
@@ -35,6 +37,7 @@ struct refaccel_vfio_device {
 	bool hide_mig;
 	unsigned int dt_pgshift;
 	u32 caps;
+	bool unbounded_refused;
 };
 
 extern const struct vmig_dev_ops refaccel_vmig_ops;

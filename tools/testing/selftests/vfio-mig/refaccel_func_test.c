@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 /*
  * The code kselftest_harness.h (6.12) generates in TEST_F() is not -Wextra
@@ -29,6 +30,7 @@
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
 #include "refaccel_lib.h"
+#include "mig_test_env.h"
 
 #define PAGE			4096u
 #define TAG_BASE		0xa5c3000000000000ull
@@ -1421,6 +1423,84 @@ TEST_F_TIMEOUT(refaccel, reset_clears_state, T_TIMEOUT)
 }
 
 /* CTRL.RESET: same clearing as an FLR, MSI-X left alone */
+/* VFIO_DEVICE_FEATURE with @flags and an optional payload: 0 or -errno */
+static int dev_feature(struct ra_dev *d, uint32_t flags, void *data,
+		       size_t len)
+{
+	struct {
+		struct vfio_device_feature hdr;
+		uint8_t data[64];
+	} f = { .hdr = { .argsz = sizeof(f.hdr) + len, .flags = flags } };
+
+	if (len > sizeof(f.data))
+		return -EINVAL;
+	if (data)
+		memcpy(f.data, data, len);
+	if (ioctl(d->vdev.fd, VFIO_DEVICE_FEATURE, &f) < 0)
+		return -errno;
+	if (data)
+		memcpy(data, f.data, len);
+	return 0;
+}
+
+/*
+ * Whatever the binding: the private quiesce feature exists exactly where
+ * it has something to say.  A function that migrates answers PROBE of
+ * GET and SET; one refused migration for its unbounded quiesce (the
+ * variant driver without allow_unbounded_quiesce) answers GET only, with
+ * F_UNBOUNDED alone, the reason it does not migrate; any other (stock
+ * vfio-pci, no migration block) answers ENOTTY.
+ */
+TEST_F_TIMEOUT(refaccel, quiesce_feature_says_why, T_TIMEOUT)
+{
+	const uint32_t f_quiesce = REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE;
+	struct ra_dev *d = &self->dev;
+	struct refaccel_vfio_quiesce q, zero = { 0 };
+	struct vfio_device_feature_migration mig = { 0 };
+	uint32_t caps = ra_rd(d, REFACCEL_REG_CAPS);
+	bool ours = ra_driver_is_variant(d->driver);
+	bool migrates, refused;
+	int ret;
+
+	migrates = dev_feature(d, VFIO_DEVICE_FEATURE_GET |
+			       VFIO_DEVICE_FEATURE_MIGRATION,
+			       &mig, sizeof(mig)) == 0;
+	refused = ours && !migrates &&
+		  (caps & REFACCEL_CAP_QUIESCE_UNBOUNDED) &&
+		  (caps & REFACCEL_CAP_MIGRATION);
+	TH_LOG("%s: caps 0x%x, migration %s, allow_unbounded_quiesce %ld",
+	       d->driver, caps, migrates ? "offered" : "not offered",
+	       env_module_param("allow_unbounded_quiesce", -1));
+
+	ret = dev_feature(d, VFIO_DEVICE_FEATURE_PROBE |
+			  VFIO_DEVICE_FEATURE_GET | f_quiesce, NULL, 0);
+	if (!migrates && !refused) {
+		EXPECT_EQ(-ENOTTY, ret);
+		return;
+	}
+	ASSERT_EQ(0, ret);
+	ret = dev_feature(d, VFIO_DEVICE_FEATURE_PROBE |
+			  VFIO_DEVICE_FEATURE_SET | f_quiesce, NULL, 0);
+	EXPECT_EQ(migrates ? 0 : -EINVAL, ret);
+	memset(&q, 0xff, sizeof(q));
+	ASSERT_EQ(0, dev_feature(d, VFIO_DEVICE_FEATURE_GET | f_quiesce,
+				 &q, sizeof(q)));
+	TH_LOG("GET: flags 0x%x timeout %u ms", q.flags, q.timeout_ms);
+	if (migrates) {
+		/* an unbounded quiesce migrates only opted in */
+		EXPECT_EQ(!!(caps & REFACCEL_CAP_QUIESCE_UNBOUNDED),
+			  !!(q.flags & REFACCEL_QUIESCE_F_OPTED_IN));
+		return;
+	}
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_F_UNBOUNDED, q.flags);
+	zero.flags = q.flags;
+	EXPECT_EQ(0, memcmp(&zero, &q, sizeof(q)));
+	memset(&q, 0, sizeof(q));
+	q.timeout_ms = 1000;
+	EXPECT_EQ(-EINVAL, dev_feature(d, VFIO_DEVICE_FEATURE_SET | f_quiesce,
+				       &q, sizeof(q)));
+}
+
 TEST_F_TIMEOUT(refaccel, ctrl_reset, T_TIMEOUT)
 {
 	struct ra_dev *d = &self->dev;
