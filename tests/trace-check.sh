@@ -48,6 +48,8 @@ check)
 	expect quiesce 'refaccel_quiesce: .* bound [0-9]+ ms, (drain|park): [0-9]+ us, 0 in flight, [0-9]+ parked, err 0' "a successful quiesce"
 	expect data-read 'refaccel_data: .* read [0-9]+ bytes: [1-9][0-9]*' "a data_fd read with data"
 	expect data-write 'refaccel_data: .* write [0-9]+ bytes: [1-9][0-9]*' "a data_fd write"
+	expect record-saved 'refaccel_record: .* saved record [0-9]+: STATE, [1-9][0-9]* bytes' "a STATE record saved"
+	expect record-loaded 'refaccel_record: .* loaded record [0-9]+: END, [1-9][0-9]* bytes' "an END record loaded"
 	expect reset 'refaccel_reset: .* reset [0-9]+' "a reset"
 	if [ "${2:-}" = dma ]; then
 		expect dma-report 'refaccel_dma_report: .* dirty bytes, err 0' "a DMA logging report"
@@ -70,6 +72,15 @@ debugfs)
 			echo "ok - debugfs-status ${f#"$d/"}"
 		else
 			echo "not ok - debugfs-status ${f#"$d/"} (state, quiesces, bound or bytes missing)"
+		fi
+		# every failed arc is in exactly one errno slot
+		fails=$(sed -n 's/^arc_failures: //p' "$f")
+		byerr=$(grep '^arc_failures_by_errno: ' "$f" | tr ' ' '\n' |
+			awk -F= 'NF == 2 { s += $2; n++ } END { if (n) print s }')
+		if [ -n "$fails" ] && [ "$fails" = "${byerr:-x}" ]; then
+			echo "ok - debugfs-failures-by-errno ${f#"$d/"} # $fails failed arcs"
+		else
+			echo "not ok - debugfs-failures-by-errno ${f#"$d/"} (arc_failures ${fails:-?}, by errno ${byerr:-?})"
 		fi
 	done
 	[ $n -gt 0 ] || echo "not ok - debugfs-status (no $d/*/status with arcs)"

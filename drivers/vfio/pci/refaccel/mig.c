@@ -361,6 +361,13 @@ static int vmig_save_sync(struct vmig_file *migf)
 	return 0;
 }
 
+static void vmig_trace_record(struct vmig_file *migf, bool saving,
+			      const struct vmig_rec_hdr *rec)
+{
+	trace_refaccel_record(migf->devname, saving, le16_to_cpu(rec->type),
+			      le32_to_cpu(rec->seq), le64_to_cpu(rec->len));
+}
+
 static int vmig_encode_mem(struct vmig_file *migf, unsigned long first,
 			   unsigned long n)
 {
@@ -377,6 +384,7 @@ static int vmig_encode_mem(struct vmig_file *migf, unsigned long first,
 		return ret;
 	vmig_rec_hdr_init(rec, VMIG_REC_MEM, migf->seq++, payload,
 			  sizeof(__le64) + len);
+	vmig_trace_record(migf, true, rec);
 	migf->buf_len = sizeof(*rec) + sizeof(__le64) + len;
 	migf->mem_bytes += len;
 	return 0;
@@ -442,6 +450,7 @@ static int vmig_save_next(struct vmig_file *migf)
 		memcpy(migf->buf + sizeof(*rec), migf->state, migf->state_len);
 		vmig_rec_hdr_init(rec, VMIG_REC_STATE, migf->seq++,
 				  migf->buf + sizeof(*rec), migf->state_len);
+		vmig_trace_record(migf, true, rec);
 		migf->buf_len = sizeof(*rec) + migf->state_len;
 		migf->state_done = true;
 		return 0;
@@ -451,6 +460,7 @@ static int vmig_save_next(struct vmig_file *migf)
 		end->mem_bytes = cpu_to_le64(migf->mem_bytes);
 		vmig_rec_hdr_init(rec, VMIG_REC_END, migf->seq++, end,
 				  sizeof(*end));
+		vmig_trace_record(migf, true, rec);
 		migf->buf_len = sizeof(*rec) + sizeof(*end);
 		migf->end_done = true;
 		return 0;
@@ -735,6 +745,7 @@ static int vmig_resume_record(struct vmig_file *migf)
 	ret = vmig_stream_check_payload(&migf->chk, &migf->rec, migf->buf, &why);
 	if (ret)
 		return vmig_resume_fail(migf, ret, why);
+	vmig_trace_record(migf, false, &migf->rec);
 
 	switch (le16_to_cpu(migf->rec.type)) {
 	case VMIG_REC_MEM:
@@ -1029,6 +1040,32 @@ static struct file *vmig_step(struct vmig_device *mig,
 }
 
 /*
+ * The errnos an arc fails with, counted apart in debugfs: the bound
+ * (ETIMEDOUT), a killed wait (EINTR), a reset overtaking the arc
+ * (EAGAIN), a bad request (EINVAL), device errors (EIO, ENODEV, EBUSY:
+ * runtime PM) and a refused stream version (EPROTONOSUPPORT).
+ */
+static const struct {
+	int err;
+	const char *name;
+} vmig_stat_errnos[VMIG_STAT_ERRNOS] = {
+	{ ETIMEDOUT, "ETIMEDOUT" }, { EINTR, "EINTR" }, { EAGAIN, "EAGAIN" },
+	{ EINVAL, "EINVAL" }, { EIO, "EIO" }, { ENODEV, "ENODEV" },
+	{ EBUSY, "EBUSY" }, { EPROTONOSUPPORT, "EPROTONOSUPPORT" },
+};
+
+static void vmig_count_failure(struct vmig_stats *st, long err)
+{
+	unsigned int i;
+
+	st->arc_failures++;
+	for (i = 0; i < VMIG_STAT_ERRNOS; i++)
+		if (vmig_stat_errnos[i].err == -err)
+			break;
+	st->arc_errno[i]++;
+}
+
+/*
  * An arc left the device in ERROR: nothing it was doing can go on.  End the
  * sessions (their fds fail from now on) and stop tracking if it may still
  * run; only VFIO_DEVICE_RESET brings the device back.
@@ -1077,7 +1114,7 @@ struct file *vmig_set_state(struct vmig_device *mig,
 				   PTR_ERR_OR_ZERO(res));
 		mig->stats.arcs++;
 		if (IS_ERR(res))
-			mig->stats.arc_failures++;
+			vmig_count_failure(&mig->stats, PTR_ERR(res));
 		else if (res)
 			mig->stats.sessions++;
 		if (IS_ERR(res)) {
@@ -1300,6 +1337,7 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 {
 	struct vmig_device *mig = m->private;
 	struct vmig_stats *st = &mig->stats;
+	unsigned int i;
 
 	vmig_state_lock(mig);
 	seq_printf(m, "state: %s\n", vmig_state_name(mig->state));
@@ -1313,6 +1351,11 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 	seq_printf(m, "dma_logging: %s\n", mig->log.active ? "on" : "off");
 	seq_printf(m, "arcs: %llu\n", st->arcs);
 	seq_printf(m, "arc_failures: %llu\n", st->arc_failures);
+	seq_puts(m, "arc_failures_by_errno:");
+	for (i = 0; i < VMIG_STAT_ERRNOS; i++)
+		seq_printf(m, " %s=%llu", vmig_stat_errnos[i].name,
+			   st->arc_errno[i]);
+	seq_printf(m, " other=%llu\n", st->arc_errno[VMIG_STAT_ERRNOS]);
 	seq_printf(m, "quiesces: %llu\n", st->quiesces);
 	seq_printf(m, "quiesce_failures: %llu\n", st->quiesce_failures);
 	seq_printf(m, "quiesce_us_min: %u\n", st->quiesce_us_min);

@@ -38,10 +38,15 @@ struct vmig_quiesce_stat {
 #define VMIG_FLAGS (VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | \
 		    VFIO_MIGRATION_PRE_COPY)
 
+/* The errnos an arc fails with that debugfs counts apart (mig.c). */
+#define VMIG_STAT_ERRNOS	8
+
 /**
  * struct vmig_stats - counters of one device since probe (debugfs)
  * @arcs: arcs walked
  * @arc_failures: arcs that failed
+ * @arc_errno: arcs that failed, by errno: one slot per vmig_stat_errnos[]
+ *	entry, the last for any other
  * @quiesces: quiesce attempts
  * @quiesce_failures: quiesces that timed out, were killed or failed
  * @quiesce_us_min: fastest successful quiesce
@@ -54,6 +59,7 @@ struct vmig_quiesce_stat {
 struct vmig_stats {
 	u64 arcs;
 	u64 arc_failures;
+	u64 arc_errno[VMIG_STAT_ERRNOS + 1];
 	u64 quiesces;
 	u64 quiesce_failures;
 	u32 quiesce_us_min;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Tracepoints of the migration core: every arc, every quiesce, data_fd
- * transfers, resets and DMA logging reports.  Enable them through tracefs:
- * events/refaccel_vfio/.  Device names are the PCI device (dev_name()).
+ * transfers and the records they carry, resets and DMA logging reports.
+ * Enable them through tracefs: events/refaccel_vfio/.  Device names are
+ * the PCI device (dev_name()).
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM refaccel_vfio
@@ -82,6 +83,29 @@ TRACE_EVENT(refaccel_data,
 		      __entry->saving ? "read" : "write",
 		      __entry->len,
 		      __entry->ret)
+);
+
+/* One record of the stream, saved (read by the user) or loaded. */
+TRACE_EVENT(refaccel_record,
+	    TP_PROTO(const char *dev, bool saving, u16 type, u32 seq, u64 len),
+	    TP_ARGS(dev, saving, type, seq, len),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(bool, saving)
+			     __field(u16, type)
+			     __field(u32, seq)
+			     __field(u64, len)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->saving = saving;
+			   __entry->type = type;
+			   __entry->seq = seq;
+			   __entry->len = len;),
+	    TP_printk("%s %s record %u: %s, %llu bytes",
+		      __get_str(dev),
+		      __entry->saving ? "saved" : "loaded",
+		      __entry->seq,
+		      __print_symbolic(__entry->type, { 1, "MEM" },
+				       { 2, "STATE" }, { 3, "END" }),
+		      __entry->len)
 );
 
 TRACE_EVENT(refaccel_reset,

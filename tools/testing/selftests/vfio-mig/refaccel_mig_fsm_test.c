@@ -1223,11 +1223,40 @@ static uint64_t now_ms(void)
 static int quiesce_get(struct mig_env *e, struct refaccel_vfio_quiesce *q);
 
 /* The quiesce never completes: RUNNING_P2P times out, device runs on. */
+/*
+ * The driver's debugfs count of arcs that failed with @name (an errno
+ * name of its arc_failures_by_errno line), or -1 where debugfs cannot be
+ * read.
+ */
+static long debugfs_arc_failures(struct mig_env *e, const char *name)
+{
+	char path[128], line[512], *p;
+	size_t n = strlen(name);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/refaccel_vfio_pci/%s/status", e->dev.vdev.bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "arc_failures_by_errno:", 22))
+			continue;
+		for (p = strchr(line, ' '); p; p = strchr(p + 1, ' '))
+			if (!strncmp(p + 1, name, n) && p[1 + n] == '=')
+				v = strtol(p + 2 + n, NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
 TEST_F_TIMEOUT(fsm, quiesce_timeout, T_TIMEOUT)
 {
 	struct refaccel_vfio_quiesce q;
 	struct mig_env *e = E;
 	long tmo = env_module_param("quiesce_timeout_ms", 1000);
+	long timedout = debugfs_arc_failures(e, "ETIMEDOUT");
 	uint64_t t0, dt;
 	uint8_t buf[64];
 	int ret, fd = -1, fd2 = -1;
@@ -1271,6 +1300,13 @@ TEST_F_TIMEOUT(fsm, quiesce_timeout, T_TIMEOUT)
 	expect_live_fd(_metadata, fd, true, "PRE_COPY after a failed quiesce");
 	EXPECT_LT(0, fd_read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, env_work(e));
+
+	/* debugfs counted each of the four failed arcs as ETIMEDOUT */
+	if (timedout < 0)
+		TH_LOG("no debugfs status of %s: failures by errno not checked",
+		       e->dev.vdev.bdf);
+	else
+		EXPECT_EQ(timedout + 4, debugfs_arc_failures(e, "ETIMEDOUT"));
 
 	/* the hang is gone: everything works */
 	ra_wr(&e->dev, REFACCEL_REG_TEST_FLAGS, 0);
