@@ -962,15 +962,18 @@ if [ $MODE = full ]; then
 	dpm=$(cfg_rd $DEV_D $((DPM + 4)) 2)
 	dmx() { cfg_wr $DEV_D $((DMX + 2)) 2 $(( (dmsixf & ~0xc000) | $1 )); }
 	dpms() { cfg_wr $DEV_D $((DPM + 4)) 2 $(( (dpm & ~3) | $1 )); }
-	dpend() { # name on: vector 0 pending in the PBA, then D3hot (on=0: MSI-X off first)
+	dnop() { # tag: MSI-X on, Function Mask set, vector 0 at DSCR; one NOP
 		w32 $DSCR 0
-		dmx 0xc000                      # MSI-X on, Function Mask set
+		dmx 0xc000
 		w32 $DTB $DSCR; w32 $((DTB + 4)) 0; w32 $((DTB + 8)) $DMSG; w32 $((DTB + 12)) 0
 		SQN=8; CQN=8; SQ=$MSQ
 		setup_rings $D $MSQ $MCQ
-		put_desc 0 0 0 0 0x511 0 0 0
+		put_desc 0 0 0 0 $1 0 0 0
 		w32 $((D + 0x110)) 1
 		wait_tail $D 1 1000
+	}
+	dpend() { # name on: vector 0 pending in the PBA, then D3hot (on=0: MSI-X off first)
+		dnop 0x511
 		check "D3hot MSI-X ($1): completion raised, vector 0 pending in the PBA" \
 			"$(( ($(r32 $((D + 0x200))) << 4) | ($(r32 $DPBA) & 0xf) ))" 0x11
 		check "D3hot MSI-X ($1): vector 0 unmasked, message not sent (Function Mask)" \
@@ -1033,14 +1036,7 @@ if [ $MODE = full ]; then
 	# sends nothing; the resume sends one message and leaves the PBA clear,
 	# so toggling the mask afterwards sends no second one
 	DMSG=0x5a5a0004
-	w32 $DSCR 0
-	dmx 0xc000
-	w32 $DTB $DSCR; w32 $((DTB + 4)) 0; w32 $((DTB + 8)) $DMSG; w32 $((DTB + 12)) 0
-	SQN=8; CQN=8; SQ=$MSQ
-	setup_rings $D $MSQ $MCQ
-	put_desc 0 0 0 0 0x512 0 0 0
-	w32 $((D + 0x110)) 1
-	wait_tail $D 1 1000
+	dnop 0x512
 	w32 $((D + 0x204)) 1                    # completion masked
 	mctl $D 1
 	wait_mst $D 1 1 1000

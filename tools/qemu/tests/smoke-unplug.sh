@@ -106,6 +106,22 @@ crc_seed() { # mask
 # V: the victim, VB its BAR0; P its port, PX the port's PCIe capability,
 # SLT the ECAM address of its Slot Control, OFF a Slot Control value that
 # powers the slot off (and keeps pciehp's interrupt enables), PSN its slot.
+# two_due bar0 tag: with completion and error masked, a NOP completes and an
+# SQ fetch fault halts the function: both interrupts wait in INT_STATUS
+# for an INT_MASK write to release their messages together
+two_due() {
+	setup_rings $1 $SQ $CQ
+	w32 $(($1 + 0x204)) 3           # completion and error masked
+	put_desc 0 0 0 0 $2 0 0 0
+	w32 $(($1 + 0x110)) 1
+	wait_tail $1 1 1000
+	w32 $(($1 + 0x10)) 0            # disabled and idle: rings unlocked
+	w32 $(($1 + 0x100)) 0; w32 $(($1 + 0x104)) 0xfff
+	w32 $(($1 + 0x10)) 1
+	w32 $(($1 + 0x110)) 1           # SQ fetch fault: halted
+	usleep 50000
+}
+
 victim() { # dev
 	V=$1
 	P=$(dirname "$(readlink -f "$V")")
@@ -190,16 +206,7 @@ for d in $VICTIMS; do
 		;;
 	4)
 		msix_at $V $SLT $OFF
-		setup_rings $VB $SQ $CQ
-		w32 $((VB + 0x204)) 3           # completion and error masked
-		put_desc 0 0 0 0 0x901 0 0 0
-		w32 $((VB + 0x110)) 1
-		wait_tail $VB 1 1000
-		w32 $((VB + 0x10)) 0            # disabled and idle: rings unlocked
-		w32 $((VB + 0x100)) 0; w32 $((VB + 0x104)) 0xfff
-		w32 $((VB + 0x10)) 1
-		w32 $((VB + 0x110)) 1           # SQ fetch fault: halted
-		usleep 50000
+		two_due $VB 0x901
 		check "INT_MASK: completion and error pending" "$(r32 $((VB + 0x200)))" 3
 		w32 $((VB + 0x204)) 0           # both messages go: the first unplugs
 		gone "INT_MASK write releasing MSI-X into the port's Slot Control"
@@ -236,16 +243,7 @@ tb=$(($(bar $DEV_A $((t & 7))) + (t & ~7)))
 w32 $((tb + 16)) $SCR; w32 $((tb + 20)) 0; w32 $((tb + 24)) 0x5a5a; w32 $((tb + 28)) 0
 SQ=$((R + 0x60000)); CQ=$((SQ + 0x1000))
 SQN=8; CQN=4
-setup_rings $A $SQ $CQ
-w32 $((A + 0x204)) 3                    # completion and error masked
-put_desc 0 0 0 0 0xa01 0 0 0
-w32 $((A + 0x110)) 1
-wait_tail $A 1 1000
-w32 $((A + 0x10)) 0                     # disabled and idle: rings unlocked
-w32 $((A + 0x100)) 0; w32 $((A + 0x104)) 0xfff
-w32 $((A + 0x10)) 1
-w32 $((A + 0x110)) 1                    # SQ fetch fault: halted
-usleep 50000
+two_due $A 0xa01
 check "self-FLR by MSI-X: completion and error pending" "$(r32 $((A + 0x200)))" 3
 check "self-FLR by MSI-X: MSI-X on, vectors 0 and 1 unmasked" \
 	"$(( ($(cfg $DEV_A $((AM + 2)) 2) & 0xc000) | ($(r32 $((tb + 12))) & 1) | ($(r32 $((tb + 28))) & 1) ))" 0x8000
