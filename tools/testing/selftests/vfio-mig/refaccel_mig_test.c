@@ -6,6 +6,10 @@
  * with correct results and hold the same SRAM.  Also PRE_COPY convergence
  * and the stream sizes it saves (printed as "metric:" lines).
  *
+ * Also a doorbell (SQ_TAIL, CQ_HEAD) rung while A is quiesced or stopped
+ * (RUNNING_P2P, PRE_COPY_P2P, STOP, STOP_COPY): A neither performs nor
+ * drops it, the stream carries it, and it takes effect on B (db_*).
+ *
  * Needs two functions bound to refaccel-vfio-pci (else SKIP).  A and B
  * share one IOMMU address space, as two devices of one VM would, so B
  * finds A's rings and buffers at the same IOVAs.
@@ -36,6 +40,7 @@ FIXTURE(mig) {
 	struct vu_iommu iommu;
 	struct ra_dev a, b;
 	struct ra_ring ring;
+	struct ra_ring clk;		/* B's own ring, for db_* clock NOPs */
 	struct vu_dma src, dst;
 	uint8_t *sram_a, *sram_b;
 	uint32_t sram_size;
@@ -108,6 +113,7 @@ FIXTURE_TEARDOWN(mig)
 	vu_dma_free(&self->iommu, &self->src);
 	vu_dma_free(&self->iommu, &self->dst);
 	ra_ring_free(&self->ring);
+	ra_ring_free(&self->clk);
 	if (self->b_open)
 		ra_close(&self->b);
 	if (self->a_open)
@@ -511,6 +517,416 @@ TEST_F_TIMEOUT(mig, pre_copy_busy_device_writes_tracked, 600)
 		ASSERT_EQ(-1, first_diff((uint8_t *)self->src.va + (size_t)i * CHUNK,
 					 self->sram_b + (size_t)i * 3 * CHUNK, CHUNK));
 	mig_buf_free(&pre);
+}
+
+/* ================================================================== */
+/* Doorbells rung while A is quiesced or stopped travel to B          */
+/* ================================================================== */
+
+#define DB_TAG		0x6462000000000000ull	/* "db" */
+#define DB_LEN		(4 * PAGE)		/* bytes one FILL writes */
+#define DB_VALUE	0x5a17c0deu
+#define DB_CLOCK_NS	20000000u		/* B's clock NOP: 20 ms */
+#define DB_CQ		4			/* db_cq_head_*: 3 completions fill it */
+
+/*
+ * Let virtual time pass that A would need many times over to fetch and
+ * perform a descriptor (10 us each): a NOP of DB_CLOCK_NS on B's own
+ * ring (the model's virtual clock is shared by all its functions).  Only
+ * before B is loaded: the load replaces B's ring with A's.  Without
+ * testctl a plain sleep, said so once.
+ */
+static void db_clock_start(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(mig) *self)
+{
+	int ret;
+
+	if (!self->testctl) {
+		TH_LOG("no testctl: waiting with a 200 ms sleep instead of B's virtual clock");
+		return;
+	}
+	ret = ra_ring_setup(&self->b, &self->iommu, &self->clk, 16, 16);
+	ASSERT_EQ(0, ret) TH_LOG("B's clock ring: %s", strerror(-ret));
+	ASSERT_EQ(0, ra_enable(&self->b, self->tmo));
+	ra_wr(&self->b, REFACCEL_REG_TEST_OP_LATENCY, DB_CLOCK_NS);
+}
+
+static void db_clock(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self)
+{
+	static uint64_t n;
+	struct refaccel_desc d;
+	struct refaccel_cpl cpl;
+	int ret;
+
+	if (!self->testctl) {
+		ra_sleep_ms(200);
+		return;
+	}
+	d = ra_desc_nop(DB_TAG | 0xc000 | (++n & 0xfff));
+	ret = ra_run(&self->clk, &d, &cpl, self->tmo);
+	if (ret) {
+		ra_dump(&self->a, "A, while B's clock NOP did not complete");
+		ra_dump(&self->b, "B, clock NOP did not complete");
+	}
+	ASSERT_EQ(0, ret) TH_LOG("B's clock NOP (%s; A is %s): %s",
+				 self->clk.dev->vdev.bdf, self->a.vdev.bdf,
+				 strerror(-ret));
+	ASSERT_EQ(d.tag, cpl.tag);
+	ASSERT_EQ(REFACCEL_CPL_OK, cpl.status);
+}
+
+struct db_snap {
+	uint32_t fetched, completed, sq_head, cq_tail;
+};
+
+static void db_snap(struct ra_dev *d, struct db_snap *s)
+{
+	s->fetched = ra_rd(d, REFACCEL_REG_CNT_FETCHED);
+	s->completed = ra_rd(d, REFACCEL_REG_CNT_COMPLETED);
+	s->sq_head = ra_rd(d, REFACCEL_REG_SQ_HEAD);
+	s->cq_tail = ra_rd(d, REFACCEL_REG_CQ_TAIL);
+}
+
+static bool db_untouched(const void *p, size_t len)
+{
+	const uint8_t *q = p;
+
+	for (size_t i = 0; i < len; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+/* A did nothing since @s0: no fetch, no completion, @len bytes at @buf 0. */
+static void db_check_idle(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(mig) *self, const struct db_snap *s0,
+			  const void *buf, size_t len, const char *when)
+{
+	struct refaccel_cpl cpl;
+	struct db_snap s;
+
+	db_snap(&self->a, &s);
+	ASSERT_EQ(s0->fetched, s.fetched) TH_LOG("%s: A fetched a descriptor", when);
+	ASSERT_EQ(s0->sq_head, s.sq_head) TH_LOG("%s: A's SQ_HEAD moved", when);
+	ASSERT_EQ(s0->completed, s.completed) TH_LOG("%s: A completed work", when);
+	ASSERT_EQ(s0->cq_tail, s.cq_tail) TH_LOG("%s: A's CQ_TAIL moved", when);
+	ASSERT_EQ(0, ra_reap(&self->ring, &cpl))
+		TH_LOG("%s: a completion appeared in A's CQ (tag 0x%llx)", when,
+		       (unsigned long long)cpl.tag);
+	ASSERT_TRUE(db_untouched(buf, len))
+		TH_LOG("%s: A performed the FILL", when);
+}
+
+/*
+ * A (in STOP, STOP_COPY or PRE_COPY_P2P as @from says, its data_fd @fd
+ * for the last two) is saved to the end and left in STOP; B is loaded
+ * with the stream and left in STOP.
+ */
+static void db_migrate(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(mig) *self, uint32_t from, int fd,
+		       struct mig_buf *stream)
+{
+	uint32_t state = ~0u;
+	bool eof;
+	int ret;
+
+	if (from == VFIO_DEVICE_STATE_STOP) {
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev,
+					   VFIO_DEVICE_STATE_STOP_COPY, &fd));
+	} else if (from == VFIO_DEVICE_STATE_PRE_COPY_P2P) {
+		ret = mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP_COPY,
+				    NULL);
+		ASSERT_EQ(0, ret) TH_LOG("PRE_COPY_P2P -> STOP_COPY: %s",
+					 strerror(-ret));
+	}
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, mig_read_stream(fd, stream, STREAM_CHUNK, &eof));
+	ASSERT_TRUE(eof) TH_LOG("STOP_COPY must end in EOF");
+	close(fd);
+	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP, NULL));
+
+	ret = mig_load(&self->b.vdev, stream->p, stream->len, STREAM_CHUNK);
+	ASSERT_EQ(0, ret) TH_LOG("load into B: %s", strerror(-ret));
+	ASSERT_EQ(0, mig_get_state(&self->b.vdev, &state));
+	ASSERT_EQ((uint32_t)VFIO_DEVICE_STATE_STOP, state);
+}
+
+/*
+ * After B ran the carried work: reset A (as a VMM does with a migrated-away
+ * source) and clear the target; a NOP then submitted on the ring, now B's,
+ * is the next and only completion, and neither A nor B writes the target
+ * again.
+ */
+static void db_check_after(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(mig) *self, void *buf, size_t len)
+{
+	struct refaccel_desc d = ra_desc_nop(DB_TAG | 0xeeee);
+	struct refaccel_cpl cpl;
+	int ret;
+
+	ASSERT_EQ(0, ra_reset(&self->a));
+	memset(buf, 0, len);
+	ret = ra_run(&self->ring, &d, &cpl, self->tmo);
+	ASSERT_EQ(0, ret) TH_LOG("marker NOP on B: %s", strerror(-ret));
+	ASSERT_EQ(d.tag, cpl.tag)
+		TH_LOG("completion 0x%llx before B's marker NOP: work ran twice",
+		       (unsigned long long)cpl.tag);
+	ASSERT_EQ(0, ra_reap(&self->ring, &cpl))
+		TH_LOG("extra completion tag 0x%llx", (unsigned long long)cpl.tag);
+	ASSERT_TRUE(db_untouched(buf, len))
+		TH_LOG("the FILL was performed again after it completed on B");
+	ASSERT_EQ(0u, ra_rd(&self->a, REFACCEL_REG_CNT_FETCHED))
+		TH_LOG("A, reset after the migration, fetched work");
+	ASSERT_EQ(0u, ra_rd(&self->a, REFACCEL_REG_CNT_COMPLETED))
+		TH_LOG("A, reset after the migration, completed work");
+}
+
+/*
+ * A runs its ring (one NOP completes, so the indices are not 0), is moved
+ * to @in, and a FILL of DB_LEN bytes is pushed and SQ_TAIL rung.  SQ_TAIL
+ * reads the new tail; while 20 ms of virtual time pass (B's clock NOP,
+ * 2000 times A's op latency) A fetches and completes nothing and the
+ * target stays 0, nor after A is saved to the end.  B, loaded
+ * with the stream, reads the same SQ_TAIL and, once RUNNING, completes
+ * the FILL (right tag, OK) with the pattern at the target, exactly once.
+ */
+static void db_sq_tail_carried(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(mig) *self, uint32_t in)
+{
+	struct mig_buf stream = { 0 };
+	struct refaccel_desc d;
+	struct refaccel_cpl cpl;
+	struct db_snap s0;
+	uint8_t *ref, *dst = self->dst.va;
+	char when[64];
+	uint32_t tail, old_tail, state = ~0u;
+	bool eof;
+	int fd = -1, ret;
+
+	snprintf(when, sizeof(when), "A in %s", mig_state_name(in));
+	db_clock_start(_metadata, self);
+	ref = malloc(DB_LEN);
+	ASSERT_NE(NULL, ref);
+	ra_ref_fill(ref, DB_LEN, DB_VALUE);
+	memset(dst, 0, DB_LEN);
+
+	d = ra_desc_nop(DB_TAG | 1);
+	ASSERT_EQ(0, ra_run(&self->ring, &d, &cpl, self->tmo));
+	ASSERT_EQ(d.tag, cpl.tag);
+
+	switch (in) {
+	case VFIO_DEVICE_STATE_RUNNING_P2P:
+	case VFIO_DEVICE_STATE_STOP:
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev, in, NULL));
+		break;
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev,
+					   VFIO_DEVICE_STATE_PRE_COPY, &fd));
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, mig_read_stream(fd, &stream, STREAM_CHUNK, &eof));
+		ASSERT_FALSE(eof) TH_LOG("PRE_COPY read must end in ENOMSG, not EOF");
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev, in, NULL));
+		break;
+	case VFIO_DEVICE_STATE_STOP_COPY:
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev,
+					   VFIO_DEVICE_STATE_STOP, NULL));
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev, in, &fd));
+		ASSERT_LE(0, fd);
+		break;
+	default:
+		ASSERT_TRUE(false) TH_LOG("state %u not covered", in);
+	}
+
+	db_snap(&self->a, &s0);
+	old_tail = ra_rd(&self->a, REFACCEL_REG_SQ_TAIL);
+	d = ra_desc_fill(DB_TAG | 2, self->dst.iova, DB_LEN, DB_VALUE);
+	ASSERT_EQ(0, ra_submit(&self->ring, &d));
+	tail = self->ring.sq_tail;
+	ASSERT_EQ(tail, ra_rd(&self->a, REFACCEL_REG_SQ_TAIL))
+		TH_LOG("%s: SQ_TAIL must read the doorbell just rung", when);
+	db_clock(_metadata, self);
+	db_check_idle(_metadata, self, &s0, dst, DB_LEN, when);
+	ASSERT_EQ(0, mig_get_state(&self->a.vdev, &state));
+	ASSERT_EQ(in, state) TH_LOG("%s: the state changed", when);
+
+	if (in == VFIO_DEVICE_STATE_RUNNING_P2P) {
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev,
+					   VFIO_DEVICE_STATE_STOP, NULL));
+		in = VFIO_DEVICE_STATE_STOP;
+	}
+	db_migrate(_metadata, self, in, fd, &stream);
+	/* (B holds A's state now: no more clock NOPs on B) */
+	db_check_idle(_metadata, self, &s0, dst, DB_LEN, "A saved, in STOP");
+	ASSERT_EQ(tail, ra_rd(&self->a, REFACCEL_REG_SQ_TAIL))
+		TH_LOG("A saved, in STOP: SQ_TAIL lost the doorbell");
+
+	if (in == VFIO_DEVICE_STATE_STOP_COPY) {
+		/*
+		 * The state was saved on entering STOP_COPY, before the
+		 * doorbell: the stream has the old tail, and the work is
+		 * A's, run there once if the migration is abandoned.
+		 */
+		ASSERT_EQ(old_tail, ra_rd(&self->b, REFACCEL_REG_SQ_TAIL))
+			TH_LOG("%s: B loaded SQ_TAIL %u: a doorbell rung after the save reached the stream",
+			       when, ra_rd(&self->b, REFACCEL_REG_SQ_TAIL));
+		ASSERT_EQ(0, mig_set_state(&self->a.vdev,
+					   VFIO_DEVICE_STATE_RUNNING, NULL));
+		ret = ra_wait_cpl(&self->ring, &cpl, self->tmo);
+		ASSERT_EQ(0, ret) TH_LOG("abandoned migration: the FILL never completed on A: %s",
+					 strerror(-ret));
+		ASSERT_EQ(d.tag, cpl.tag);
+		ASSERT_EQ(REFACCEL_CPL_OK, cpl.status);
+		ASSERT_EQ(-1, first_diff(ref, dst, DB_LEN));
+		ASSERT_EQ(s0.completed + 1, ra_rd(&self->a, REFACCEL_REG_CNT_COMPLETED))
+			TH_LOG("A ran the held doorbell more than once");
+		ASSERT_EQ(0, ra_reap(&self->ring, &cpl))
+			TH_LOG("extra completion tag 0x%llx", (unsigned long long)cpl.tag);
+		free(ref);
+		mig_buf_free(&stream);
+		return;
+	}
+	ASSERT_EQ(tail, ra_rd(&self->b, REFACCEL_REG_SQ_TAIL))
+		TH_LOG("%s: B, loaded, has SQ_TAIL %u, not the %u rung on A: the doorbell is not in the stream",
+		       when, ra_rd(&self->b, REFACCEL_REG_SQ_TAIL), tail);
+	ASSERT_EQ(s0.sq_head, ra_rd(&self->b, REFACCEL_REG_SQ_HEAD));
+	ASSERT_TRUE(db_untouched(dst, DB_LEN)) TH_LOG("B performed the FILL in STOP");
+	ASSERT_EQ(0, mig_set_state(&self->b.vdev, VFIO_DEVICE_STATE_RUNNING, NULL));
+	self->ring.dev = &self->b;
+	ret = ra_wait_cpl(&self->ring, &cpl, self->tmo);
+	ASSERT_EQ(0, ret) TH_LOG("%s: the FILL never completed on B: %s", when,
+				 strerror(-ret));
+	ASSERT_EQ(d.tag, cpl.tag);
+	ASSERT_EQ(REFACCEL_CPL_OK, cpl.status)
+		TH_LOG("FILL on B: %s", ra_cpl_status_name(cpl.status));
+	ASSERT_EQ(-1, first_diff(ref, dst, DB_LEN))
+		TH_LOG("FILL completed on B but the target does not hold the pattern");
+	ASSERT_EQ(s0.completed + 1, ra_rd(&self->b, REFACCEL_REG_CNT_COMPLETED))
+		TH_LOG("B's counters continue A's");
+	db_check_after(_metadata, self, dst, DB_LEN);
+	free(ref);
+	mig_buf_free(&stream);
+}
+
+/* SQ_TAIL rung in RUNNING_P2P: accepted, nothing fetched; reaches B. */
+TEST_F_TIMEOUT(mig, db_sq_tail_in_running_p2p_runs_on_b, 600)
+{
+	db_sq_tail_carried(_metadata, self, VFIO_DEVICE_STATE_RUNNING_P2P);
+}
+
+/* SQ_TAIL rung in PRE_COPY_P2P, after the initial pass was read. */
+TEST_F_TIMEOUT(mig, db_sq_tail_in_pre_copy_p2p_runs_on_b, 600)
+{
+	db_sq_tail_carried(_metadata, self, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+}
+
+/* SQ_TAIL rung in STOP (frozen): deferred, saved, reaches B. */
+TEST_F_TIMEOUT(mig, db_sq_tail_in_stop_runs_on_b, 600)
+{
+	db_sq_tail_carried(_metadata, self, VFIO_DEVICE_STATE_STOP);
+}
+
+/*
+ * SQ_TAIL rung in STOP_COPY: held by A but not in the stream (the state
+ * was saved on entering STOP_COPY); it runs on A, once, if the migration
+ * is abandoned.
+ */
+TEST_F_TIMEOUT(mig, db_sq_tail_in_stop_copy_stays_on_a, 600)
+{
+	db_sq_tail_carried(_metadata, self, VFIO_DEVICE_STATE_STOP_COPY);
+}
+
+/*
+ * A CQ of DB_CQ entries: 4 FILLs submitted, 3 complete and fill the CQ,
+ * the 4th waits for room, not performed.  A is stopped; the 3 completions
+ * are consumed and CQ_HEAD rung while A is frozen.  CQ_HEAD reads it; A
+ * completes nothing and the 4th target stays 0 while 20 ms of virtual
+ * time pass, nor after A is saved.  B, loaded, reads the same CQ_HEAD and,
+ * once RUNNING, performs and completes the 4th FILL (right tag, OK,
+ * pattern there) exactly once; without the doorbell its CQ would be full.
+ */
+TEST_F_TIMEOUT(mig, db_cq_head_in_stop_frees_room_on_b, 600)
+{
+	struct mig_buf stream = { 0 };
+	struct refaccel_desc d;
+	struct refaccel_cpl cpl;
+	uint8_t *ref, *dst = self->dst.va, *last;
+	struct db_snap s0;
+	uint32_t head;
+	int i, ret;
+
+	db_clock_start(_metadata, self);
+	ref = malloc(DB_LEN);
+	ASSERT_NE(NULL, ref);
+	ASSERT_LE((size_t)DB_CQ * DB_LEN, self->dst.size);
+	memset(dst, 0, (size_t)DB_CQ * DB_LEN);
+	last = dst + (size_t)(DB_CQ - 1) * DB_LEN;
+
+	/* A fresh ring with a small CQ. */
+	ASSERT_EQ(0, ra_reset(&self->a));
+	ra_ring_free(&self->ring);
+	ASSERT_EQ(0, ra_ring_setup(&self->a, &self->iommu, &self->ring, 16, DB_CQ));
+	ASSERT_EQ(0, ra_enable(&self->a, self->tmo));
+
+	for (i = 0; i < DB_CQ; i++) {
+		d = ra_desc_fill(DB_TAG | 0x100 | i,
+				 self->dst.iova + (uint64_t)i * DB_LEN, DB_LEN,
+				 DB_VALUE + i);
+		ASSERT_EQ(0, ra_sq_push(&self->ring, &d));
+	}
+	ra_sq_doorbell(&self->ring);
+	ret = ra_poll_reg(&self->a, REFACCEL_REG_CNT_COMPLETED, ~0u, DB_CQ - 1,
+			  self->tmo);
+	if (ret)
+		ra_dump(&self->a, "filling the CQ");
+	ASSERT_EQ(0, ret) TH_LOG("the first %d FILLs did not complete", DB_CQ - 1);
+	/* The 4th is fetched and waits for a CQ slot. */
+	ASSERT_EQ(0, ra_poll_reg(&self->a, REFACCEL_REG_CNT_FETCHED, ~0u, DB_CQ,
+				 self->tmo));
+	db_clock(_metadata, self);
+	ASSERT_EQ((uint32_t)DB_CQ - 1, ra_rd(&self->a, REFACCEL_REG_CNT_COMPLETED))
+		TH_LOG("a completion was written into a full CQ");
+	ASSERT_NE(0u, ra_rd(&self->a, REFACCEL_REG_STATUS) & REFACCEL_STATUS_BUSY);
+	ASSERT_TRUE(db_untouched(last, DB_LEN))
+		TH_LOG("the FILL held back by the full CQ was performed");
+
+	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP, NULL));
+	db_snap(&self->a, &s0);
+	for (i = 0; i < DB_CQ - 1; i++) {
+		ASSERT_EQ(1, ra_reap(&self->ring, &cpl));
+		ASSERT_EQ(DB_TAG | 0x100 | i, cpl.tag);
+		ASSERT_EQ(REFACCEL_CPL_OK, cpl.status);
+		ra_ref_fill(ref, DB_LEN, DB_VALUE + i);
+		ASSERT_EQ(-1, first_diff(ref, dst + (size_t)i * DB_LEN, DB_LEN));
+	}
+	head = self->ring.cq_head;
+	ASSERT_EQ(head, ra_rd(&self->a, REFACCEL_REG_CQ_HEAD))
+		TH_LOG("CQ_HEAD of a frozen A must read the deferred doorbell");
+	db_clock(_metadata, self);
+	db_check_idle(_metadata, self, &s0, last, DB_LEN, "A in STOP");
+
+	db_migrate(_metadata, self, VFIO_DEVICE_STATE_STOP, -1, &stream);
+	db_check_idle(_metadata, self, &s0, last, DB_LEN, "A saved, in STOP");
+	ASSERT_EQ(head, ra_rd(&self->a, REFACCEL_REG_CQ_HEAD));
+
+	ASSERT_EQ(head, ra_rd(&self->b, REFACCEL_REG_CQ_HEAD))
+		TH_LOG("B, loaded, has CQ_HEAD %u, not the %u rung on A: the doorbell is not in the stream",
+		       ra_rd(&self->b, REFACCEL_REG_CQ_HEAD), head);
+	ASSERT_EQ(s0.cq_tail, ra_rd(&self->b, REFACCEL_REG_CQ_TAIL));
+	ASSERT_EQ(0, mig_set_state(&self->b.vdev, VFIO_DEVICE_STATE_RUNNING, NULL));
+	self->ring.dev = &self->b;
+	ret = ra_wait_cpl(&self->ring, &cpl, self->tmo);
+	ASSERT_EQ(0, ret) TH_LOG("the held-back FILL never completed on B: %s",
+				 strerror(-ret));
+	ASSERT_EQ(DB_TAG | 0x100 | (DB_CQ - 1), cpl.tag);
+	ASSERT_EQ(REFACCEL_CPL_OK, cpl.status)
+		TH_LOG("FILL on B: %s", ra_cpl_status_name(cpl.status));
+	ra_ref_fill(ref, DB_LEN, DB_VALUE + DB_CQ - 1);
+	ASSERT_EQ(-1, first_diff(ref, last, DB_LEN))
+		TH_LOG("FILL completed on B but the target does not hold the pattern");
+	ASSERT_EQ(s0.completed + 1, ra_rd(&self->b, REFACCEL_REG_CNT_COMPLETED));
+	db_check_after(_metadata, self, dst, (size_t)DB_CQ * DB_LEN);
+	free(ref);
+	mig_buf_free(&stream);
 }
 
 TEST_HARNESS_MAIN
