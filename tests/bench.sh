@@ -5,9 +5,10 @@
 # physical limit measured in the same run (see Documentation/testing.rst).
 # Host side; boots two VMs with tools/vm/run:
 #
-#   mig   functions of sram-size 1M (two), 4M, 16M and 64M: refaccel_mig_bench
-#         (STOP_COPY save and RESUMING load against memcpy of BAR2, stop-copy
-#         bytes after pre-copy, quiesce against the op in flight) and, on
+#   mig   functions of sram-size 1M (two, pri=on), 4M, 16M and 64M:
+#         refaccel_mig_bench (STOP_COPY save and RESUMING load against
+#         memcpy of BAR2, stop-copy bytes after pre-copy, quiesce against
+#         the op in flight, and against an op waiting on a page request) and, on
 #         the own kernel, refaccel_dirty_bench (DMA_LOGGING_REPORT of 1 GiB
 #         and 16 GiB against reading a bitmap of that size)
 #   lane  the QEMU lane's idle and busy scenarios (tests/qemu-lane/run.sh)
@@ -168,7 +169,11 @@ dirty_env=(--env BENCH_DIRTY=$own)
 [ $own = 1 ] || skip dirty-bench "DMA_LOGGING_REPORT is only offered on the own kernel (log_ops need CONFIG_IOMMUFD_DRIVER)"
 echo "# bench: booting the benchmark VM (SRAM 1M${sizes:+ and $sizes})"
 s=$(date +%s)
-tools/vm/run --dev-opts ",testctl=on" "${qopts[@]}" "${kernel_args[@]}" \
+# pri=on: the first function's PRI abort quiesce rows.  It only adds the
+# page request block and CAPS.PRI, but the saved device state carries that
+# block (format version 2): 536 bytes more in every 1M stream and in the
+# idle stop-copy tail (200 -> 736 B), which the byte rows reflect.
+tools/vm/run --dev-opts ",testctl=on,pri=on" "${qopts[@]}" "${kernel_args[@]}" \
 	"${ko_env[@]}" "${dirty_env[@]}" --rwdir "$out/mig" \
 	--env "REFACCEL_BENCH_ARGS=${REFACCEL_BENCH_ARGS:-}" --env "BENCH_BIN=$out/build" \
 	-- bash tests/bench.sh --in-vm mig "$out/mig" 2>&1 | cat >"$out/mig-vm.log"

@@ -58,7 +58,12 @@
  * in flight) is recorded with it.  Row 0 is the same arc with nothing in
  * flight.  All of it twice: in the quiesce mode DRAIN (the op may finish
  * first, so the arc follows L) and PARK (it is stopped at once and goes
- * on after RUNNING, so the arc should not).
+ * on after RUNNING, so the arc should not).  Then, per L, on a device with
+ * CAPS.PRI (pri=on, else a SKIP row): a FILL of L whose destination page
+ * is not mapped in the IOMMU waits, once L has run, on its unanswered page
+ * request (PRI_PENDING); the arc is timed (the driver's ABORT_PRI must
+ * withdraw the request: no answer comes), then the page is mapped and back
+ * in RUNNING the put-back FILL runs anew and completes.
  *
  * Ratios are measured / baseline of medians.  There are no thresholds: the
  * program reports, it never fails on speed.  Exit status 0 done, 1 an error
@@ -152,9 +157,11 @@ struct precopy {
 struct quiesce {
 	uint64_t lat_ns;		/* 0: nothing in flight */
 	bool park;			/* REFACCEL_QUIESCE_MODE_PARK, else DRAIN */
+	bool pri;			/* waiting on a page request (ABORT_PRI) */
 	int n;
 	double arc_ns[MAX_REPS];
-	double left_ns[MAX_REPS];	/* op time left when the arc began */
+	double left_ns[MAX_REPS];	/* op time left when the arc began;
+					 * pri: time the request was pending */
 	double drv_ns[MAX_REPS];	/* the driver's last_us */
 	uint32_t in_flight;		/* after the last quiesce */
 	double arc, left, drv;
@@ -178,7 +185,7 @@ struct bench {
 	struct precopy pc[NPC];
 	bool pc_run;
 	uint64_t hot_off, hot;
-	struct quiesce q[2 * (MAX_LAT + 1)];	/* DRAIN, then PARK */
+	struct quiesce q[3 * (MAX_LAT + 1)];	/* DRAIN, PARK, PRI abort */
 	int nq;
 	char q_skip[WHAT_LEN];		/* why the quiesce rows did not run */
 	uint64_t rng;
@@ -592,6 +599,172 @@ static void bench_quiesce(struct bench *b, struct work *w, struct quiesce *q,
 	q->drv = bu_median(q->drv_ns, q->n);
 }
 
+/*
+ * The PRI abort row: per repetition, a FILL of q->lat_ns into page 0 of
+ * @pg, left unmapped in the IOMMU, with PRI enabled (by the caller): once
+ * its latency has run it asks for the page and waits (PRI_PENDING).  No
+ * answer comes, so only the driver's MIG_CTRL.ABORT_PRI ends the timed
+ * RUNNING -> RUNNING_P2P; the request must be gone after it (PRI_ABORTED
+ * + 1, nothing pending).  Then the page is mapped and back in RUNNING the
+ * put-back FILL runs anew (its latency again) and completes OK with its
+ * value in the page.  Whatever fails, the device is left RUNNING with
+ * nothing of the row in flight.
+ */
+#define PRI_FILL	0x50524900u	/* "PRI", + the repetition */
+#define PRI_ARC_MS	5000		/* a request not withdrawn: ETIMEDOUT */
+
+static void bench_quiesce_pri(struct bench *b, struct work *w,
+			      struct quiesce *q, struct ra_pages *pg, int reps)
+{
+	struct ra_dev *d = w->d;
+	uint32_t len = d->max_xfer && d->max_xfer < PAGE ? d->max_xfer : PAGE;
+	int tmo = (int)(q->lat_ns / 1000000) + ra_timeout_ms();
+	struct refaccel_vfio_quiesce qs;
+	struct refaccel_cpl cpl;
+	struct refaccel_desc desc;
+	double t_req, t0, t1;
+	uint32_t aborted, id, v;
+	bool submitted = false;
+	char t[3][24];
+	int ret;
+
+	ra_wr(d, REFACCEL_REG_TEST_OP_LATENCY, (uint32_t)q->lat_ns);
+	for (int i = 0; i < reps; i++) {
+		desc = ra_desc_fill(TAG | w->tag++, ra_pages_iova(pg, 0), len,
+				    PRI_FILL + i);
+		ret = ra_pages_unmap(pg, 0);
+		memset(pg->va, 0, len);
+		ra_wr(d, REFACCEL_REG_INT_STATUS, REFACCEL_INT_PAGE_REQ);
+		if (!ret)
+			ret = ra_submit(&w->ring, &desc);
+		submitted = !ret;
+		if (!ret)
+			ret = ra_pri_wait(d, -1, &id, tmo);
+		t_req = bu_now_ns();
+		if (ret) {
+			set_err(&q->err, q->what, ret,
+				"quiesce PRI %" PRIu64 " ns: submit, wait for the page request",
+				q->lat_ns);
+			goto clean;
+		}
+		aborted = ra_rd(d, REFACCEL_REG_PRI_ABORTED);
+		t0 = bu_now_ns();
+		ret = mig_set_state(&d->vdev, VFIO_DEVICE_STATE_RUNNING_P2P, NULL);
+		t1 = bu_now_ns();
+		if (ret) {
+			set_err(&q->err, q->what, ret,
+				"quiesce PRI %" PRIu64 " ns: RUNNING -> RUNNING_P2P, page request pending (not withdrawn?)",
+				q->lat_ns);
+			goto clean;
+		}
+		ret = mig_quiesce_get(&d->vdev, &qs);
+		if (!ret) {
+			q->drv_ns[i] = qs.last_us * 1e3;
+			q->in_flight = qs.last_in_flight;
+		}
+		v = ra_rd(d, REFACCEL_REG_PRI_ABORTED);
+		if (ra_pri_pending(d, NULL) || v != aborted + 1) {
+			set_err(&q->err, q->what, EPROTO,
+				"quiesce PRI %" PRIu64 " ns: in RUNNING_P2P the request is %s, PRI_ABORTED %u -> %u",
+				q->lat_ns,
+				ra_pri_pending(d, NULL) ? "still pending" : "gone",
+				aborted, v);
+			goto clean;
+		}
+		ret = ra_pages_map(pg, 0);
+		if (!ret)
+			ret = mig_set_state(&d->vdev, VFIO_DEVICE_STATE_RUNNING, NULL);
+		if (!ret)
+			ret = ra_wait_cpl(&w->ring, &cpl, tmo);
+		if (!ret)
+			submitted = false;
+		if (!ret && (cpl.tag != desc.tag || cpl.status != REFACCEL_CPL_OK))
+			ret = -EIO;
+		if (!ret) {
+			memcpy(&v, pg->va, sizeof(v));
+			if (v != PRI_FILL + (uint32_t)i)
+				ret = -EIO;
+		}
+		if (ret) {
+			set_err(&q->err, q->what, ret,
+				"quiesce PRI %" PRIu64 " ns: map the page, RUNNING, the FILL's completion",
+				q->lat_ns);
+			goto clean;
+		}
+		q->arc_ns[i] = t1 - t0;
+		q->left_ns[i] = t0 - t_req;
+		q->n++;
+		if (b->o.verbose)
+			fprintf(stderr, "# quiesce PRI %" PRIu64 " ns rep %d: arc %s, driver %s, request pending %s\n",
+				q->lat_ns, i + 1,
+				bu_fmt_ns(q->arc_ns[i], t[0], sizeof(t[0])),
+				bu_fmt_ns(q->drv_ns[i], t[1], sizeof(t[1])),
+				bu_fmt_ns(q->left_ns[i], t[2], sizeof(t[2])));
+	}
+	q->arc = bu_median(q->arc_ns, q->n);
+	q->left = bu_median(q->left_ns, q->n);
+	q->drv = bu_median(q->drv_ns, q->n);
+	return;
+
+clean:
+	/* The page there, the device RUNNING, any request answered: it completes. */
+	ra_pages_map(pg, 0);
+	mig_set_state(&d->vdev, VFIO_DEVICE_STATE_RUNNING, NULL);
+	if (ra_pri_pending(d, &id))
+		ra_pri_respond(d, id, REFACCEL_PRI_RESP_SUCCESS);
+	if (submitted && ra_wait_cpl(&w->ring, &cpl, tmo))
+		fprintf(stderr, "# quiesce PRI: the FILL did not complete after the error\n");
+}
+
+/*
+ * The PRI abort rows, one per op latency, after the DRAIN and PARK rows;
+ * one SKIP row (with its reason) where they cannot run.
+ */
+static void bench_pri(struct bench *b, struct work *w)
+{
+	struct ra_dev *d = w->d;
+	struct ra_pages pg;
+	struct quiesce *q;
+	const char *why;
+	int ret = 0;
+
+	if (!(ra_rd(d, REFACCEL_REG_CAPS) & REFACCEL_CAP_PRI)) {
+		ret = -ENODEV;
+	} else {
+		ret = ra_pages_alloc(&b->iommu, 1, 0, VU_DMA_RW, &pg);
+		if (ret && ret != -EINVAL)
+			fprintf(stderr, "# quiesce PRI: one page: %s\n", strerror(-ret));
+	}
+	if (!ret)
+		ret = mig_quiesce_set(&d->vdev, PRI_ARC_MS);	/* DRAIN */
+	if (ret) {
+		q = &b->q[b->nq++];
+		q->pri = true;
+		q->lat_ns = b->o.lat_ns[0];
+		why = ret == -ENODEV ? "no CAPS.PRI: the model needs pri=on" :
+		      ret == -EINVAL ? "the page request needs 4 KiB host pages" :
+		      "a page to leave unmapped, the quiesce bound";
+		if (ret != -ENODEV && ret != -EINVAL)
+			set_err(&q->err, q->what, ret, "quiesce PRI abort rows: %s", why);
+		else
+			snprintf(q->what, sizeof(q->what), "quiesce PRI abort rows: %s", why);
+		if (ret != -ENODEV)
+			ra_pages_free(&pg);
+		return;
+	}
+	ra_pri_enable(d, true);
+	for (int i = 0; i < b->o.nlat; i++) {
+		q = &b->q[b->nq++];
+		q->lat_ns = b->o.lat_ns[i];
+		q->pri = true;
+		bench_quiesce_pri(b, w, q, &pg, b->o.reps);
+		if (q->err)
+			break;	/* the device may not be fit for more */
+	}
+	ra_pri_enable(d, false);
+	ra_pages_free(&pg);
+}
+
 /* ---- the first function: cold save, pre-copy, quiesce ---- */
 
 static int bench_first(struct bench *b, struct ra_dev *d)
@@ -687,6 +860,7 @@ static int bench_first(struct bench *b, struct ra_dev *d)
 				bench_quiesce(b, &w, q, b->o.reps);
 			}
 		}
+		bench_pri(b, &w);
 		mig_quiesce_set(&d->vdev, REFACCEL_QUIESCE_TIMEOUT_MAX_MS);
 		ra_wr(d, REFACCEL_REG_TEST_OP_LATENCY, lat0);
 	}
@@ -714,6 +888,17 @@ static int add_ratio(struct ratio *r, int n, const char *unit,
 	r[n].measured = measured;
 	r[n].baseline = baseline;
 	return n + 1;
+}
+
+/* A quiesce row's mode: key and JSON "mode", and the table's label. */
+static const char *q_key(const struct quiesce *q)
+{
+	return q->pri ? "pri_abort" : q->park ? "park" : "drain";
+}
+
+static const char *q_label(const struct quiesce *q)
+{
+	return q->pri ? "PRI  " : q->park ? "PARK " : "DRAIN";
 }
 
 static int build_ratios(const struct bench *b, struct ratio *r)
@@ -770,10 +955,14 @@ static int build_ratios(const struct bench *b, struct ratio *r)
 		if (q->err || !q->lat_ns || !q->n)
 			continue;
 		snprintf(key, sizeof(key), "quiesce_%s_%" PRIu64 "us",
-			 q->park ? "park" : "drain", q->lat_ns / 1000);
-		snprintf(what, sizeof(what), "quiesce %s, %s op in flight / op latency",
-			 q->park ? "PARK" : "DRAIN",
-			 bu_fmt_ns(q->lat_ns, lat, sizeof(lat)));
+			 q_key(q), q->lat_ns / 1000);
+		if (q->pri)
+			snprintf(what, sizeof(what), "quiesce PRI abort, %s op / op latency",
+				 bu_fmt_ns(q->lat_ns, lat, sizeof(lat)));
+		else
+			snprintf(what, sizeof(what), "quiesce %s, %s op in flight / op latency",
+				 q->park ? "PARK" : "DRAIN",
+				 bu_fmt_ns(q->lat_ns, lat, sizeof(lat)));
 		n = add_ratio(r, n, "ns", q->arc, q->lat_ns, key, what);
 	}
 	return n;
@@ -852,11 +1041,13 @@ static void print_table(const struct bench *b, const struct ratio *r, int n)
 
 		if (q->err || !q->n)
 			continue;
-		printf("  quiesce   %s op %s: arc %s, driver %s, op left at the arc %s, %u in flight after\n",
-		       q->park ? "PARK " : "DRAIN",
+		printf("  quiesce   %s op %s: arc %s, driver %s, %s %s, %u in flight after\n",
+		       q_label(q),
 		       q->lat_ns ? bu_fmt_ns(q->lat_ns, sz, sizeof(sz)) : "none",
 		       bu_fmt_ns(q->arc, t1, sizeof(t1)),
 		       bu_fmt_ns(q->drv, t2, sizeof(t2)),
+		       q->pri ? "page request pending at the arc for" :
+				"op left at the arc",
 		       bu_fmt_ns(q->left, t3, sizeof(t3)), q->in_flight);
 	}
 	printf("  (medians; ratio = measured / baseline; timings are informational)\n");
@@ -941,14 +1132,15 @@ static int write_json(const struct bench *b, const struct ratio *r, int n,
 		const struct quiesce *q = &b->q[i];
 
 		fprintf(f, "%s\n    {\"mode\": \"%s\", \"op_latency_ns\": %" PRIu64,
-			i ? "," : "", q->park ? "park" : "drain", q->lat_ns);
+			i ? "," : "", q_key(q), q->lat_ns);
 		if (q->err || !q->n) {
 			fprintf(f, ", \"%s\": \"%s\", \"errno\": %d}",
 				q->err ? "error" : "skip", q->what, q->err);
 			continue;
 		}
-		fprintf(f, ", \"arc_ns\": %.0f, \"driver_ns\": %.0f, \"op_left_ns\": %.0f, \"in_flight_after\": %u",
-			q->arc, q->drv, q->left, q->in_flight);
+		fprintf(f, ", \"arc_ns\": %.0f, \"driver_ns\": %.0f, \"%s\": %.0f, \"in_flight_after\": %u",
+			q->arc, q->drv, q->pri ? "request_pending_ns" : "op_left_ns",
+			q->left, q->in_flight);
 		fprintf(f, ", \"arc_samples_ns\": ");
 		bu_json_arr(f, q->arc_ns, q->n);
 		fputc('}', f);
