@@ -11,8 +11,8 @@
 # + hash of the fragment and of this script (+ "-kasan" with
 # REFACCEL_KASAN=1).  Kbuild records paths, so the tree is built in place
 # under its final name and published by writing .complete last; a directory
-# without it is a broken or interrupted build and is rebuilt.  Stale
-# kernel-* trees are removed.  Build output goes to stderr; the last line of
+# without it is a broken or interrupted build and is rebuilt.  Older
+# kernel-* trees are removed, except the newest other complete one.  Build output goes to stderr; the last line of
 # stdout is the tree path, usable as `tools/vm/run --kernel <tree>` and as
 # `make module KDIR=<tree>`.
 set -euo pipefail
@@ -83,13 +83,20 @@ if [ ! -e "$dir/.complete" ]; then
 	echo "build-kernel: built in $(($(date +%s) - t0)) s"
 fi
 
-# Remove other (stale) trees and their logs of the same flavour (a KASAN
-# tree and a plain one live side by side).
-for d in "$cache"/kernel-*; do
-	[ "$d" = "$dir" ] || [ "$d" = "$dir.log" ] && continue
-	case "${d%.log}" in *-kasan) k=1 ;; *) k=0 ;; esac
+# Remove older trees (and their logs) of the same flavour (a KASAN tree and
+# a plain one live side by side), but keep the newest other one: a clone at
+# another commit (a CI run while one develops) may be booting it right now.
+keep=1
+for d in $(ls -1dt "$cache"/kernel-* 2>/dev/null); do
+	case $d in *.log | "$cache/kernel.lock") continue ;; esac
+	[ "$d" = "$dir" ] && continue
+	case "$d" in *-kasan) k=1 ;; *) k=0 ;; esac
 	[ "$k" = "${REFACCEL_KASAN:-0}" ] || continue
+	if [ -e "$d/.complete" ] && [ "$keep" -gt 0 ]; then
+		keep=$((keep - 1))
+		continue
+	fi
 	echo "build-kernel: removing stale $d"
-	rm -rf "$d"
+	rm -rf "$d" "$d.log"
 done
 echo "$dir" >&3
