@@ -179,6 +179,14 @@ int ra_discover(struct ra_found *f)
 /* device                                                              */
 /* ------------------------------------------------------------------ */
 
+void ra_progress_read(struct ra_dev *d, struct ra_progress *p)
+{
+	p->fetched = ra_rd(d, REFACCEL_REG_CNT_FETCHED);
+	p->completed = ra_rd(d, REFACCEL_REG_CNT_COMPLETED);
+	p->sq_head = ra_rd(d, REFACCEL_REG_SQ_HEAD);
+	p->cq_tail = ra_rd(d, REFACCEL_REG_CQ_TAIL);
+}
+
 uint32_t ra_rd(struct ra_dev *d, uint32_t reg)
 {
 	return vu_read32(&d->vdev, REFACCEL_BAR_REGS, reg);

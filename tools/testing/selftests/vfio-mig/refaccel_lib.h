@@ -72,6 +72,12 @@ struct ra_dev {
 int ra_open(struct vu_iommu *iommu, const char *bdf, struct ra_dev *d);
 void ra_close(struct ra_dev *d);
 uint32_t ra_rd(struct ra_dev *d, uint32_t reg);
+
+/* How far the engine got: to tell "did nothing since" from "did work". */
+struct ra_progress {
+	uint32_t fetched, completed, sq_head, cq_tail;
+};
+void ra_progress_read(struct ra_dev *d, struct ra_progress *p);
 void ra_wr(struct ra_dev *d, uint32_t reg, uint32_t val);
 /* Write a _LO/_HI pair (LO first; the device latches on HI). */
 void ra_wr64(struct ra_dev *d, uint32_t reg_lo, uint64_t val);

@@ -575,18 +575,6 @@ static void db_clock(struct __test_metadata *_metadata, FIXTURE_DATA(mig) *self)
 	ASSERT_EQ(REFACCEL_CPL_OK, cpl.status);
 }
 
-struct db_snap {
-	uint32_t fetched, completed, sq_head, cq_tail;
-};
-
-static void db_snap(struct ra_dev *d, struct db_snap *s)
-{
-	s->fetched = ra_rd(d, REFACCEL_REG_CNT_FETCHED);
-	s->completed = ra_rd(d, REFACCEL_REG_CNT_COMPLETED);
-	s->sq_head = ra_rd(d, REFACCEL_REG_SQ_HEAD);
-	s->cq_tail = ra_rd(d, REFACCEL_REG_CQ_TAIL);
-}
-
 static bool db_untouched(const void *p, size_t len)
 {
 	const uint8_t *q = p;
@@ -599,13 +587,13 @@ static bool db_untouched(const void *p, size_t len)
 
 /* A did nothing since @s0: no fetch, no completion, @len bytes at @buf 0. */
 static void db_check_idle(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(mig) *self, const struct db_snap *s0,
+			  FIXTURE_DATA(mig) *self, const struct ra_progress *s0,
 			  const void *buf, size_t len, const char *when)
 {
 	struct refaccel_cpl cpl;
-	struct db_snap s;
+	struct ra_progress s;
 
-	db_snap(&self->a, &s);
+	ra_progress_read(&self->a, &s);
 	ASSERT_EQ(s0->fetched, s.fetched) TH_LOG("%s: A fetched a descriptor", when);
 	ASSERT_EQ(s0->sq_head, s.sq_head) TH_LOG("%s: A's SQ_HEAD moved", when);
 	ASSERT_EQ(s0->completed, s.completed) TH_LOG("%s: A completed work", when);
@@ -696,7 +684,7 @@ static void db_sq_tail_carried(struct __test_metadata *_metadata,
 	struct mig_buf stream = { 0 };
 	struct refaccel_desc d;
 	struct refaccel_cpl cpl;
-	struct db_snap s0;
+	struct ra_progress s0;
 	uint8_t *ref, *dst = self->dst.va;
 	char when[64];
 	uint32_t tail, old_tail, state = ~0u;
@@ -737,7 +725,7 @@ static void db_sq_tail_carried(struct __test_metadata *_metadata,
 		ASSERT_TRUE(false) TH_LOG("state %u not covered", in);
 	}
 
-	db_snap(&self->a, &s0);
+	ra_progress_read(&self->a, &s0);
 	old_tail = ra_rd(&self->a, REFACCEL_REG_SQ_TAIL);
 	d = ra_desc_fill(DB_TAG | 2, self->dst.iova, DB_LEN, DB_VALUE);
 	ASSERT_EQ(0, ra_submit(&self->ring, &d));
@@ -850,7 +838,7 @@ TEST_F_TIMEOUT(mig, db_cq_head_in_stop_frees_room_on_b, 600)
 	struct refaccel_desc d;
 	struct refaccel_cpl cpl;
 	uint8_t *ref, *dst = self->dst.va, *last;
-	struct db_snap s0;
+	struct ra_progress s0;
 	uint32_t head;
 	int i, ret;
 
@@ -890,7 +878,7 @@ TEST_F_TIMEOUT(mig, db_cq_head_in_stop_frees_room_on_b, 600)
 		TH_LOG("the FILL held back by the full CQ was performed");
 
 	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_STOP, NULL));
-	db_snap(&self->a, &s0);
+	ra_progress_read(&self->a, &s0);
 	for (i = 0; i < DB_CQ - 1; i++) {
 		ASSERT_EQ(1, ra_reap(&self->ring, &cpl));
 		ASSERT_EQ(DB_TAG | 0x100 | i, cpl.tag);

@@ -781,29 +781,17 @@ static void n_clock(struct __test_metadata *_metadata, FIXTURE_DATA(p2p) *self)
 	ASSERT_EQ(REFACCEL_CPL_OK, cpl.status);
 }
 
-struct n_snap {
-	uint32_t fetched, completed, sq_head, cq_tail;
-};
-
-static void n_snap(struct ra_dev *d, struct n_snap *s)
-{
-	s->fetched = ra_rd(d, REFACCEL_REG_CNT_FETCHED);
-	s->completed = ra_rd(d, REFACCEL_REG_CNT_COMPLETED);
-	s->sq_head = ra_rd(d, REFACCEL_REG_SQ_HEAD);
-	s->cq_tail = ra_rd(d, REFACCEL_REG_CQ_TAIL);
-}
-
 /* The STORE to @dst (@target bytes, now the canary) has not happened. */
 static void n_check_idle(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(p2p) *self, const struct n_snap *s0,
+			 FIXTURE_DATA(p2p) *self, const struct ra_progress *s0,
 			 const volatile uint8_t *target, const uint8_t *canary,
 			 const char *when)
 {
 	struct ra_dev *A = &self->dev[0];
 	struct refaccel_cpl cpl;
-	struct n_snap s;
+	struct ra_progress s;
 
-	n_snap(A, &s);
+	ra_progress_read(A, &s);
 	ASSERT_EQ(s0->fetched, s.fetched) TH_LOG("%s: A fetched a descriptor", when);
 	ASSERT_EQ(s0->sq_head, s.sq_head) TH_LOG("%s: A's SQ_HEAD moved", when);
 	ASSERT_EQ(s0->completed, s.completed) TH_LOG("%s: A completed work", when);
@@ -821,7 +809,7 @@ static void n_check_idle(struct __test_metadata *_metadata,
 
 /* Let A run: the queued STORE completes exactly once. */
 static void n_check_once(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(p2p) *self, const struct n_snap *s0,
+			 FIXTURE_DATA(p2p) *self, const struct ra_progress *s0,
 			 uint64_t tag, const volatile uint8_t *target,
 			 const uint8_t *data, const char *when)
 {
@@ -868,7 +856,7 @@ TEST_F_TIMEOUT(p2p, p2p_quiesced_issues_no_dma, 600)
 	volatile uint8_t *target[2];
 	uint64_t dst[2];
 	struct refaccel_desc d;
-	struct n_snap s0;
+	struct ra_progress s0;
 	char why[256];
 	int ret;
 
@@ -909,7 +897,7 @@ TEST_F_TIMEOUT(p2p, p2p_quiesced_issues_no_dma, 600)
 
 	/* RUNNING_P2P: doorbell accepted, nothing fetched */
 	set_state(_metadata, A, VFIO_DEVICE_STATE_RUNNING_P2P, "A");
-	n_snap(A, &s0);
+	ra_progress_read(A, &s0);
 	d = ra_desc_store(TAG_BASE | 0x401, 0, dst[0], W_LEN);
 	ASSERT_EQ(0, ra_submit(r, &d));
 	ASSERT_EQ(r->sq_tail, ra_rd(A, REFACCEL_REG_SQ_TAIL))
@@ -924,7 +912,7 @@ TEST_F_TIMEOUT(p2p, p2p_quiesced_issues_no_dma, 600)
 
 	/* STOP: doorbell deferred, nothing fetched, also via RUNNING_P2P */
 	set_state(_metadata, A, VFIO_DEVICE_STATE_STOP, "A");
-	n_snap(A, &s0);
+	ra_progress_read(A, &s0);
 	d = ra_desc_store(TAG_BASE | 0x402, 0, dst[1], W_LEN);
 	ASSERT_EQ(0, ra_submit(r, &d));
 	ASSERT_EQ(r->sq_tail, ra_rd(A, REFACCEL_REG_SQ_TAIL))
