@@ -143,11 +143,10 @@ void refaccel_sram_clear(RefaccelState *s)
     for (p = find_first_bit(s->touched_bm, s->dirty_pages);
          p < s->dirty_pages;
          p = find_next_bit(s->touched_bm, s->dirty_pages, p + 1)) {
-        clear_bit(p, s->touched_bm);
         if (!buffer_is_zero(s->sram_ptr + p * pg, pg)) {
             memset(s->sram_ptr + p * pg, 0, pg);
             refaccel_sram_written(s, p * pg, pg);
-            clear_bit(p, s->touched_bm);    /* zero, as far as we know */
         }
+        clear_bit(p, s->touched_bm);    /* zero, as far as we know */
     }
 }
