@@ -578,6 +578,17 @@ int ra_run(struct ra_ring *r, const struct refaccel_desc *desc,
 	return ra_wait_cpl(r, cpl, timeout_ms);
 }
 
+int ra_run_nop(struct ra_ring *r, uint64_t tag, int timeout_ms)
+{
+	struct refaccel_desc d = ra_desc_nop(tag);
+	struct refaccel_cpl cpl;
+	int ret = ra_run(r, &d, &cpl, timeout_ms);
+
+	if (ret)
+		return ret;
+	return cpl.tag == tag && cpl.status == REFACCEL_CPL_OK ? 0 : -EPROTO;
+}
+
 /* ------------------------------------------------------------------ */
 /* host pages mapped one by one                                        */
 /* ------------------------------------------------------------------ */

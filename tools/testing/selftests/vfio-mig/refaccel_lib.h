@@ -159,6 +159,12 @@ int ra_reap(struct ra_ring *r, struct refaccel_cpl *cpl);
  */
 int ra_wait_cpl(struct ra_ring *r, struct refaccel_cpl *cpl, int timeout_ms);
 /* submit one descriptor and wait for the next completion */
+/*
+ * Run one NOP with @tag on @r: 0 when it completed OK with that tag,
+ * -EPROTO when another completion came, else ra_run()'s error.  With
+ * TEST_OP_LATENCY set, a clock in the model's virtual time.
+ */
+int ra_run_nop(struct ra_ring *r, uint64_t tag, int timeout_ms);
 int ra_run(struct ra_ring *r, const struct refaccel_desc *desc,
 	   struct refaccel_cpl *cpl, int timeout_ms);
 

@@ -517,6 +517,34 @@ static int wait_in_flight(struct ra_dev *d, uint32_t done0)
 
 #define QUIESCE_MISSES	5	/* ops over before the arc, per row */
 
+/*
+ * Record rep q->n of @q: the arc took @arc_ns, and @left_ns is what the
+ * row measures besides (@what: the op's latency left, or how long the
+ * page request had waited, at the arc).
+ */
+static void quiesce_rep(struct bench *b, struct quiesce *q, const char *kind,
+			double arc_ns, double left_ns, const char *what)
+{
+	char t[3][24];
+	int i = q->n++;
+
+	q->arc_ns[i] = arc_ns;
+	q->left_ns[i] = left_ns;
+	if (b->o.verbose)
+		fprintf(stderr, "# quiesce %s%" PRIu64 " ns rep %d: arc %s, driver %s, %s %s\n",
+			kind, q->lat_ns, i + 1,
+			bu_fmt_ns(q->arc_ns[i], t[0], sizeof(t[0])),
+			bu_fmt_ns(q->drv_ns[i], t[1], sizeof(t[1])),
+			what, bu_fmt_ns(q->left_ns[i], t[2], sizeof(t[2])));
+}
+
+static void quiesce_medians(struct quiesce *q)
+{
+	q->arc = bu_median(q->arc_ns, q->n);
+	q->left = bu_median(q->left_ns, q->n);
+	q->drv = bu_median(q->drv_ns, q->n);
+}
+
 static void bench_quiesce(struct bench *b, struct work *w, struct quiesce *q,
 			  int reps)
 {
@@ -526,7 +554,6 @@ static void bench_quiesce(struct bench *b, struct work *w, struct quiesce *q,
 	struct refaccel_vfio_quiesce qs;
 	struct refaccel_cpl cpl;
 	double t_sub = 0, t0, t1;
-	char t[3][24];
 	int ret;
 
 	ra_wr(d, REFACCEL_REG_TEST_OP_LATENCY, (uint32_t)q->lat_ns);
@@ -584,19 +611,10 @@ static void bench_quiesce(struct bench *b, struct work *w, struct quiesce *q,
 				q->lat_ns);
 			return;
 		}
-		q->arc_ns[i] = t1 - t0;
-		q->left_ns[i] = q->lat_ns ? q->lat_ns - (t0 - t_sub) : 0;
-		q->n++;
-		if (b->o.verbose)
-			fprintf(stderr, "# quiesce %" PRIu64 " ns rep %d: arc %s, driver %s, op left %s\n",
-				q->lat_ns, i + 1,
-				bu_fmt_ns(q->arc_ns[i], t[0], sizeof(t[0])),
-				bu_fmt_ns(q->drv_ns[i], t[1], sizeof(t[1])),
-				bu_fmt_ns(q->left_ns[i], t[2], sizeof(t[2])));
+		quiesce_rep(b, q, "", t1 - t0,
+			    q->lat_ns ? q->lat_ns - (t0 - t_sub) : 0, "op left");
 	}
-	q->arc = bu_median(q->arc_ns, q->n);
-	q->left = bu_median(q->left_ns, q->n);
-	q->drv = bu_median(q->drv_ns, q->n);
+	quiesce_medians(q);
 }
 
 /*
@@ -625,7 +643,6 @@ static void bench_quiesce_pri(struct bench *b, struct work *w,
 	double t_req, t0, t1;
 	uint32_t aborted, id, v;
 	bool submitted = false;
-	char t[3][24];
 	int ret;
 
 	ra_wr(d, REFACCEL_REG_TEST_OP_LATENCY, (uint32_t)q->lat_ns);
@@ -691,19 +708,9 @@ static void bench_quiesce_pri(struct bench *b, struct work *w,
 				q->lat_ns);
 			goto clean;
 		}
-		q->arc_ns[i] = t1 - t0;
-		q->left_ns[i] = t0 - t_req;
-		q->n++;
-		if (b->o.verbose)
-			fprintf(stderr, "# quiesce PRI %" PRIu64 " ns rep %d: arc %s, driver %s, request pending %s\n",
-				q->lat_ns, i + 1,
-				bu_fmt_ns(q->arc_ns[i], t[0], sizeof(t[0])),
-				bu_fmt_ns(q->drv_ns[i], t[1], sizeof(t[1])),
-				bu_fmt_ns(q->left_ns[i], t[2], sizeof(t[2])));
+		quiesce_rep(b, q, "PRI ", t1 - t0, t0 - t_req, "request pending");
 	}
-	q->arc = bu_median(q->arc_ns, q->n);
-	q->left = bu_median(q->left_ns, q->n);
-	q->drv = bu_median(q->drv_ns, q->n);
+	quiesce_medians(q);
 	return;
 
 clean:
