@@ -106,28 +106,33 @@
 
 /*
  * ---- migration block ----
- * 0x1000..0x1fff (this block, the SRAM dirty bitmap and the DMA dirty log)
- * is the migration driver's: a function reset (CTRL.RESET) leaves it alone,
- * and the vfio driver hides it from the user.
+ * The upper half of BAR0, 0x8000..0xffff (registers at 0x8000..0x8fff: this
+ * block, the SRAM dirty bitmap and the DMA dirty log; the rest reserved), is
+ * the migration driver's: a function reset (CTRL.RESET) leaves it alone, and
+ * the vfio driver hides it from the user by reporting BAR0 as its lower
+ * half, REFACCEL_REGS_USER_SIZE bytes, which stays contiguous and mappable
+ * whole.  The registers a read of which has no side effect are mirrored,
+ * read-only, in the lower half (REFACCEL_MIG_MIRROR_OFFSET).
  */
-#define REFACCEL_MIG_BLOCK_OFFSET	0x1000
-#define REFACCEL_MIG_BLOCK_SIZE		0x1000
-#define REFACCEL_REG_MIG_CTRL		0x1000	/* RW */
+#define REFACCEL_MIG_BLOCK_OFFSET	0x8000
+#define REFACCEL_MIG_BLOCK_SIZE		0x8000
+#define REFACCEL_REGS_USER_SIZE		REFACCEL_MIG_BLOCK_OFFSET
+#define REFACCEL_REG_MIG_CTRL		0x8000	/* RW */
 #define  REFACCEL_MIG_CTRL_QUIESCE	0x1u	/* stop DMA and irqs */
 #define  REFACCEL_MIG_CTRL_ABORT_PRI	0x2u	/* with QUIESCE */
 #define  REFACCEL_MIG_CTRL_FREEZE	0x4u	/* no state change */
 #define  REFACCEL_MIG_CTRL_PARK		0x8u	/* with QUIESCE: park, not drain */
-#define REFACCEL_REG_MIG_CMD		0x1004	/* WO: REFACCEL_MIG_CMD_* */
+#define REFACCEL_REG_MIG_CMD		0x8004	/* WO: REFACCEL_MIG_CMD_* */
 #define  REFACCEL_MIG_CMD_SAVE		1	/* snapshot into window */
 #define  REFACCEL_MIG_CMD_RESTORE	2	/* load window, all or none */
 #define  REFACCEL_MIG_CMD_DISCARD	3	/* drop window contents */
-#define REFACCEL_REG_MIG_STATUS		0x1008	/* RO */
+#define REFACCEL_REG_MIG_STATUS		0x8008	/* RO */
 #define  REFACCEL_MIG_STATUS_QUIESCED	0x1u
 #define  REFACCEL_MIG_STATUS_FROZEN	0x2u
 #define  REFACCEL_MIG_STATUS_SAVED	0x4u	/* window holds a save */
 #define  REFACCEL_MIG_STATUS_RESTORED	0x8u	/* last restore ok */
 #define  REFACCEL_MIG_STATUS_CMD_ERR	0x10u	/* last cmd failed */
-#define REFACCEL_REG_MIG_ERR		0x100c	/* RO: REFACCEL_MIG_ERR_* */
+#define REFACCEL_REG_MIG_ERR		0x800c	/* RO: REFACCEL_MIG_ERR_* */
 #define  REFACCEL_MIG_ERR_NONE		0
 #define  REFACCEL_MIG_ERR_NOT_FROZEN	1	/* SAVE/RESTORE need FREEZE */
 #define  REFACCEL_MIG_ERR_BAD_MAGIC	2
@@ -138,23 +143,24 @@
 #define  REFACCEL_MIG_ERR_BAD_FIELD	7	/* a value out of range */
 #define  REFACCEL_MIG_ERR_BAD_CMD	8	/* unknown MIG_CMD value */
 #define  REFACCEL_MIG_ERR_INJECTED	9	/* TEST_FLAGS.SAVE_FAIL */
-#define REFACCEL_REG_MIG_STATE_SIZE	0x1010	/* RW: bytes in window */
-#define REFACCEL_REG_MIG_STATE_OFFSET	0x1014	/* RW: byte offset, 4-aligned */
-#define REFACCEL_REG_MIG_STATE_DATA	0x1018	/* RW: 4 bytes, offset += 4 */
-#define REFACCEL_REG_MIG_FORMAT		0x101c	/* RO: state format version */
-#define REFACCEL_REG_MIG_COMPAT_ID	0x1020	/* RO: compatibility id */
-#define REFACCEL_REG_MIG_STATE_MAX	0x1024	/* RO: window capacity */
-#define REFACCEL_REG_MIG_PARKED		0x1028	/* RO: parked descriptors */
+#define REFACCEL_REG_MIG_STATE_SIZE	0x8010	/* RW: bytes in window */
+#define REFACCEL_REG_MIG_STATE_OFFSET	0x8014	/* RW: byte offset, 4-aligned */
+#define REFACCEL_REG_MIG_STATE_DATA	0x8018	/* RW: 4 bytes, offset += 4 */
+#define REFACCEL_REG_MIG_FORMAT		0x801c	/* RO: state format version */
+#define REFACCEL_REG_MIG_COMPAT_ID	0x8020	/* RO: compatibility id */
+#define REFACCEL_REG_MIG_STATE_MAX	0x8024	/* RO: window capacity */
+#define REFACCEL_REG_MIG_PARKED		0x8028	/* RO: parked descriptors */
+#define REFACCEL_REG_MIG_FN_RESETS	0x802c	/* RO: CTRL.RESETs, wraps */
 #define REFACCEL_MIG_STATE_MAGIC	0x52415354	/* "RAST" */
 #define REFACCEL_MIG_FORMAT_V1		1	/* first format: still read */
 #define REFACCEL_MIG_FORMAT_V2		2	/* MIG_FORMAT of this spec */
 
 /* ---- SRAM dirty bitmap (CPU and device writes to BAR2) ---- */
-#define REFACCEL_REG_SRAM_DIRTY_CTRL	0x1100	/* RW */
+#define REFACCEL_REG_SRAM_DIRTY_CTRL	0x8100	/* RW */
 #define  REFACCEL_SRAM_DIRTY_ENABLE	0x1u
-#define REFACCEL_REG_SRAM_DIRTY_PGSIZE	0x1104	/* RO: bytes per bit */
-#define REFACCEL_REG_SRAM_DIRTY_INDEX	0x1108	/* RW: bitmap word index */
-#define REFACCEL_REG_SRAM_DIRTY_DATA	0x110c	/* RO: read-and-clear, index++ */
+#define REFACCEL_REG_SRAM_DIRTY_PGSIZE	0x8104	/* RO: bytes per bit */
+#define REFACCEL_REG_SRAM_DIRTY_INDEX	0x8108	/* RW: bitmap word index */
+#define REFACCEL_REG_SRAM_DIRTY_DATA	0x810c	/* RO: read-and-clear, index++ */
 #define REFACCEL_SRAM_DIRTY_PAGE_SIZE	4096
 
 /*
@@ -171,32 +177,32 @@
  * QUERY (bit i: the page at QUERY + (i << PGSHIFT)), only those up to LIMIT,
  * and moves QUERY 32 pages on.  Pages outside the window are left alone.
  */
-#define REFACCEL_REG_DT_CTRL		0x1200	/* RW */
+#define REFACCEL_REG_DT_CTRL		0x8200	/* RW */
 #define  REFACCEL_DT_CTRL_ENABLE	0x1u
-#define REFACCEL_REG_DT_PGSHIFT		0x1204	/* RW while disabled */
+#define REFACCEL_REG_DT_PGSHIFT		0x8204	/* RW while disabled */
 #define  REFACCEL_DT_PGSHIFT_MIN	12
 #define  REFACCEL_DT_PGSHIFT_MAX	21
-#define REFACCEL_REG_DT_MAX_RANGES	0x1208	/* RO: ranges the device holds */
-#define REFACCEL_REG_DT_NR_RANGES	0x120c	/* RW while disabled */
-#define REFACCEL_REG_DT_RANGE_SEL	0x1210	/* RW: range the next 4 address */
-#define REFACCEL_REG_DT_RANGE_BASE_LO	0x1214	/* RW while disabled */
-#define REFACCEL_REG_DT_RANGE_BASE_HI	0x1218
-#define REFACCEL_REG_DT_RANGE_LEN_LO	0x121c	/* RW while disabled */
-#define REFACCEL_REG_DT_RANGE_LEN_HI	0x1220
-#define REFACCEL_REG_DT_QUERY_LO	0x1224	/* RW: window start (a page) */
-#define REFACCEL_REG_DT_QUERY_HI	0x1228
-#define REFACCEL_REG_DT_QUERY_DATA	0x122c	/* RO: read-and-clear 32 pages */
-#define REFACCEL_REG_DT_NEXT_LO		0x1230	/* RO: first dirty page in window */
-#define REFACCEL_REG_DT_NEXT_HI		0x1234
+#define REFACCEL_REG_DT_MAX_RANGES	0x8208	/* RO: ranges the device holds */
+#define REFACCEL_REG_DT_NR_RANGES	0x820c	/* RW while disabled */
+#define REFACCEL_REG_DT_RANGE_SEL	0x8210	/* RW: range the next 4 address */
+#define REFACCEL_REG_DT_RANGE_BASE_LO	0x8214	/* RW while disabled */
+#define REFACCEL_REG_DT_RANGE_BASE_HI	0x8218
+#define REFACCEL_REG_DT_RANGE_LEN_LO	0x821c	/* RW while disabled */
+#define REFACCEL_REG_DT_RANGE_LEN_HI	0x8220
+#define REFACCEL_REG_DT_QUERY_LO	0x8224	/* RW: window start (a page) */
+#define REFACCEL_REG_DT_QUERY_HI	0x8228
+#define REFACCEL_REG_DT_QUERY_DATA	0x822c	/* RO: read-and-clear 32 pages */
+#define REFACCEL_REG_DT_NEXT_LO		0x8230	/* RO: first dirty page in window */
+#define REFACCEL_REG_DT_NEXT_HI		0x8234
 #define  REFACCEL_DT_NEXT_NONE		(~0ull)	/* the window is clean */
-#define REFACCEL_REG_DT_MAX_SPAN_LO	0x1238	/* RO: max sum of range lengths */
-#define REFACCEL_REG_DT_MAX_SPAN_HI	0x123c
-#define REFACCEL_REG_DT_STATUS		0x1240	/* RO */
+#define REFACCEL_REG_DT_MAX_SPAN_LO	0x8238	/* RO: max sum of range lengths */
+#define REFACCEL_REG_DT_MAX_SPAN_HI	0x823c
+#define REFACCEL_REG_DT_STATUS		0x8240	/* RO */
 #define  REFACCEL_DT_STATUS_ENABLED	0x1u
 #define  REFACCEL_DT_STATUS_OVERFLOW	0x2u	/* marks were lost */
-#define REFACCEL_REG_DT_ERR		0x1244	/* RO: why ENABLE did not set */
-#define REFACCEL_REG_DT_LIMIT_LO	0x1248	/* RW: window end, inclusive */
-#define REFACCEL_REG_DT_LIMIT_HI	0x124c
+#define REFACCEL_REG_DT_ERR		0x8244	/* RO: why ENABLE did not set */
+#define REFACCEL_REG_DT_LIMIT_LO	0x8248	/* RW: window end, inclusive */
+#define REFACCEL_REG_DT_LIMIT_HI	0x824c
 #define  REFACCEL_DT_ERR_NONE		0
 #define  REFACCEL_DT_ERR_BAD_PGSHIFT	1	/* outside MIN..MAX */
 #define  REFACCEL_DT_ERR_BAD_NR		2	/* 0 or above MAX_RANGES */
@@ -204,6 +210,39 @@
 #define  REFACCEL_DT_ERR_TOO_LARGE	4	/* lengths add up above MAX_SPAN */
 #define REFACCEL_DT_WORD_PAGES		32
 #define REFACCEL_DT_MAX_RANGES		8	/* largest MAX_RANGES of spec v1 */
+
+/*
+ * ---- read-only mirror of the migration block's status ----
+ * REFACCEL_MIG_MIRROR(reg) reads the same value as reg for the registers
+ * refaccel_mig_reg_mirrored() names (no read side effect, nothing that
+ * would let a user disturb a migration) and 0 for every other offset of the
+ * first REFACCEL_MIG_MIRROR_SIZE bytes of the block; writes are ignored.
+ * The mirror is in the part of BAR0 the user sees, so a VMM or a test can
+ * watch the quiesce and freeze status without reaching the block.
+ */
+#define REFACCEL_MIG_MIRROR_OFFSET	0x4000
+#define REFACCEL_MIG_MIRROR_SIZE	0x200
+#define REFACCEL_MIG_MIRROR(reg) \
+	(REFACCEL_MIG_MIRROR_OFFSET + ((reg) - REFACCEL_MIG_BLOCK_OFFSET))
+
+static inline int refaccel_mig_reg_mirrored(__u32 reg)
+{
+	switch (reg) {
+	case REFACCEL_REG_MIG_CTRL:
+	case REFACCEL_REG_MIG_STATUS:
+	case REFACCEL_REG_MIG_ERR:
+	case REFACCEL_REG_MIG_FORMAT:
+	case REFACCEL_REG_MIG_COMPAT_ID:
+	case REFACCEL_REG_MIG_STATE_MAX:
+	case REFACCEL_REG_MIG_PARKED:
+	case REFACCEL_REG_MIG_FN_RESETS:
+	case REFACCEL_REG_SRAM_DIRTY_CTRL:
+	case REFACCEL_REG_SRAM_DIRTY_PGSIZE:
+		return 1;
+	default:
+		return 0;
+	}
+}
 
 /*
  * ---- page requests (PRI stand-in, see device spec) ----
@@ -240,7 +279,7 @@
 
 /*
  * ---- test control (only when the model's "testctl" property is on) ----
- * Host-side fault injection, in its own page after the migration block so
+ * Host-side fault injection, in its own page below the migration block so
  * that tests reach it through vfio while the block itself stays hidden.
  */
 #define REFACCEL_TEST_BLOCK_OFFSET	0x2000

@@ -149,6 +149,7 @@ typedef struct RefaccelMig {
     bool size_invalid;          /* SIZE written above the window */
     uint32_t state_offset;
     uint8_t window[REFACCEL_MIG_WINDOW_SIZE];
+    uint32_t fn_resets;         /* MIG_FN_RESETS: CTRL.RESETs since reset */
 
     uint32_t dirty_ctrl;        /* SRAM_DIRTY_CTRL (ENABLE): saved */
     uint32_t dirty_index;       /* SRAM_DIRTY_INDEX */

@@ -43,10 +43,22 @@ static void refaccel_test_dt_mark(RefaccelState *s, uint32_t count)
     }
 }
 
+/* The read-only mirror of the migration block's side-effect-free status. */
+static bool refaccel_mig_mirror(hwaddr addr)
+{
+    return addr >= REFACCEL_MIG_MIRROR_OFFSET &&
+           addr < REFACCEL_MIG_MIRROR_OFFSET + REFACCEL_MIG_MIRROR_SIZE;
+}
+
 static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
 {
+    hwaddr reg;
     uint32_t val;
 
+    if (refaccel_mig_mirror(addr)) {
+        reg = addr - REFACCEL_MIG_MIRROR_OFFSET + REFACCEL_MIG_BLOCK_OFFSET;
+        return refaccel_mig_reg_mirrored(reg) ? refaccel_reg_read(s, reg) : 0;
+    }
     if (refaccel_dt_read(&s->dt, addr, &val)) {
         return val;
     }
@@ -132,6 +144,8 @@ static uint32_t refaccel_reg_read(RefaccelState *s, hwaddr addr)
         return REFACCEL_MIG_WINDOW_SIZE;
     case REFACCEL_REG_MIG_PARKED:
         return refaccel_parked(s);
+    case REFACCEL_REG_MIG_FN_RESETS:
+        return s->m.fn_resets;
 
     case REFACCEL_REG_SRAM_DIRTY_CTRL:
         return s->m.dirty_ctrl;
@@ -171,6 +185,8 @@ static void refaccel_write_ctrl(RefaccelState *s, uint32_t val)
 
     if (val & REFACCEL_CTRL_RESET) {
         trace_refaccel_reset(false);
+        /* the migration driver's sign that what it pre-copied is void */
+        s->m.fn_resets++;
         refaccel_function_reset(s);
         return;
     }
@@ -382,6 +398,7 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
     case REFACCEL_REG_MIG_COMPAT_ID:
     case REFACCEL_REG_MIG_STATE_MAX:
     case REFACCEL_REG_MIG_PARKED:
+    case REFACCEL_REG_MIG_FN_RESETS:
     case REFACCEL_REG_SRAM_DIRTY_PGSIZE:
     case REFACCEL_REG_SRAM_DIRTY_DATA:
         refaccel_guest_error(s, "write 0x%x to read-only register 0x%"
@@ -389,6 +406,12 @@ static void refaccel_reg_write(RefaccelState *s, hwaddr addr, uint32_t val)
         return;
     }
 
+    if (refaccel_mig_mirror(addr)) {
+        refaccel_guest_error(s, "write 0x%x to the read-only migration "
+                             "status mirror 0x%" HWADDR_PRIx ", ignored",
+                             val, addr);
+        return;
+    }
     if (refaccel_reserved_block(addr)) {
         return;
     }

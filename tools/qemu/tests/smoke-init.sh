@@ -97,10 +97,10 @@ run() {
 }
 
 # migration block
-mst() { r32 $(($1 + 0x1008)); }
-merr() { r32 $(($1 + 0x100c)); }
-mctl() { w32 $(($1 + 0x1000)) $2; }
-mcmd() { w32 $(($1 + 0x1004)) $2; }
+mst() { r32 $(($1 + 0x8008)); }
+merr() { r32 $(($1 + 0x800c)); }
+mctl() { w32 $(($1 + 0x8000)) $2; }
+mcmd() { w32 $(($1 + 0x8004)) $2; }
 wait_mst() { # bar0 mask want max_ms
 	n=0
 	while [ $(( $(mst $1) & $2 )) -ne $(($3)) ] && [ $n -lt $4 ]; do
@@ -209,8 +209,8 @@ check "SRAM_SIZE B (2 MiB)" "$(r32 $((B + 0xc)))" 0x200000
 check "OP_LATENCY_NS" "$(r32 $((A + 0x18)))" 10000
 check "MAX_XFER" "$(r32 $((A + 0x1c)))" 0x100000
 check "unknown register reads 0" "$(r32 $((A + 0x4000)))" 0
-check "DT_PGSHIFT default" "$(r32 $((B + 0x1204)))" 12
-check "DT_STATUS: not tracking" "$(r32 $((B + 0x1240)))" 0
+check "DT_PGSHIFT default" "$(r32 $((B + 0x8204)))" 12
+check "DT_STATUS: not tracking" "$(r32 $((B + 0x8240)))" 0
 check "test block reads 0 without testctl" "$(r32 $((A + 0x2008)))" 0
 
 # bad ring configurations -> HALTED/RING_CONFIG/INT_ERROR
@@ -231,8 +231,11 @@ bad_ring "cq size 1" 0x1000 4 0x2000 1
 bad_ring "cq size 0" 0x1000 4 0x2000 0
 bad_ring "sq misaligned" 0x1020 4 0x2000 4
 bad_ring "cq misaligned" 0x1000 4 0x2008 4
+fnr=$(r32 $((A + 0x802c)))
 reset $A
 check "CTRL.RESET clears STATUS" "$(r32 $((A + 0x14)))" 0
+check "CTRL.RESET counted in MIG_FN_RESETS" "$(r32 $((A + 0x802c)))" $((fnr + 1))
+check "status mirror: MIG_FN_RESETS" "$(r32 $((A + 0x402c)))" $((fnr + 1))
 check "CTRL.RESET clears INT_STATUS" "$(r32 $((A + 0x200)))" 0
 
 # ring registers are locked while enabled
@@ -246,11 +249,14 @@ w32 $((A + 0x12c)) 7
 check "CQ_HEAD taken modulo size" "$(r32 $((A + 0x12c)))" 3
 reset $A
 
-# hostile writes: every register in the first 8 KiB, odd sizes and offsets
-i=0
-while [ $i -lt 8192 ]; do
-	w32 $((A + i)) 0xffffffff
-	i=$((i + 4))
+# hostile writes: every register in the first 8 KiB, the status mirror
+# and the migration block's registers, odd sizes and offsets
+for range in 0x0:0x2000 0x4000:0x4200 0x8000:0x9000; do
+	i=$((${range%:*}))
+	while [ $i -lt $((${range#*:})) ]; do
+		w32 $((A + i)) 0xffffffff
+		i=$((i + 4))
+	done
 done
 devmem $(printf '0x%x' $((A + 0x10))) 8 0x1
 devmem $(printf '0x%x' $((A + 0x10))) 16 0x1
@@ -258,12 +264,16 @@ devmem $(printf '0x%x' $((A + 0x11))) 32 0x1
 devmem $(printf '0x%x' $((A + 0xfffc))) 32 0xffffffff
 check "still alive after hostile writes (ID)" "$(r32 $A)" 0x52464131
 check "8-bit read of ID reads 0" "$(r8 $A)" 0
-check "hostile writes froze the device" "$(( $(r32 $((A + 0x1008))) & 3 ))" 3
-check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x100c)))" 8
+check "hostile writes froze the device" "$(( $(r32 $((A + 0x8008))) & 3 ))" 3
+check "hostile MIG_CMD: BAD_CMD" "$(r32 $((A + 0x800c)))" 8
 reset $A
-check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x1000)))" 0xf
-w32 $((A + 0x1000)) 0
-w32 $((A + 0x1100)) 0                   # CTRL.RESET keeps the migration block
+check "frozen: CTRL.RESET ignored (MIG_CTRL kept)" "$(r32 $((A + 0x8000)))" 0xf
+check "status mirror: MIG_CTRL" "$(r32 $((A + 0x4000)))" 0xf
+check "status mirror: MIG_STATUS" "$(r32 $((A + 0x4008)))" "$(r32 $((A + 0x8008)))"
+check "status mirror: MIG_STATE_DATA is not mirrored" "$(r32 $((A + 0x4018)))" 0
+check "status mirror: SRAM_DIRTY_PGSIZE" "$(r32 $((A + 0x4104)))" 4096
+w32 $((A + 0x8000)) 0
+w32 $((A + 0x8100)) 0                   # CTRL.RESET keeps the migration block
 reset $A
 check "reset after hostile writes: STATUS" "$(r32 $((A + 0x14)))" 0
 
@@ -342,53 +352,53 @@ if [ $MODE = full ]; then
 	fill_bytes 13 0xa1b2c3d4
 	fill_bytes 4099 0x5e6f7081
 
-	# DMA dirty tracking (0x1200 block): one range [BUF, BUF + 64 KiB)
+	# DMA dirty tracking (0x8200 block): one range [BUF, BUF + 64 KiB)
 	dt_query() { # first last: window
-		w32 $((A + 0x1248)) $2; w32 $((A + 0x124c)) 0
-		w32 $((A + 0x1224)) $1; w32 $((A + 0x1228)) 0
+		w32 $((A + 0x8248)) $2; w32 $((A + 0x824c)) 0
+		w32 $((A + 0x8224)) $1; w32 $((A + 0x8228)) 0
 	}
-	check "DT_MAX_RANGES (dt-ranges default)" "$(r32 $((A + 0x1208)))" 4
-	check "DT_MAX_SPAN_HI (2^48 default)" "$(r32 $((A + 0x123c)))" 0x10000
+	check "DT_MAX_RANGES (dt-ranges default)" "$(r32 $((A + 0x8208)))" 4
+	check "DT_MAX_SPAN_HI (2^48 default)" "$(r32 $((A + 0x823c)))" 0x10000
 	# the hostile writes above set every DT register (CTRL.RESET keeps them)
-	w32 $((A + 0x1204)) 22
-	w32 $((A + 0x1200)) 1
-	check "DT enable with page shift 22: DT_ERR BAD_PGSHIFT" "$(r32 $((A + 0x1244)))" 1
-	w32 $((A + 0x1204)) 12
-	w32 $((A + 0x120c)) 0
-	w32 $((A + 0x1200)) 1
-	check "DT enable with 0 ranges: not enabled" "$(r32 $((A + 0x1240)))" 0
-	check "DT enable with 0 ranges: DT_ERR BAD_NR" "$(r32 $((A + 0x1244)))" 2
-	w32 $((A + 0x120c)) 1
-	w32 $((A + 0x1210)) 0
-	w32 $((A + 0x1214)) $BUF; w32 $((A + 0x1218)) 0
-	w32 $((A + 0x121c)) 0; w32 $((A + 0x1220)) 0
-	w32 $((A + 0x1200)) 1
-	check "DT enable with an empty range: DT_ERR BAD_RANGE" "$(r32 $((A + 0x1244)))" 3
-	w32 $((A + 0x121c)) 0x10000; w32 $((A + 0x1220)) 0
-	w32 $((A + 0x1200)) 1
-	check "DT enabled" "$(r32 $((A + 0x1240)))" 1
-	w32 $((A + 0x1204)) 13
-	check "DT_PGSHIFT locked while enabled" "$(r32 $((A + 0x1204)))" 12
+	w32 $((A + 0x8204)) 22
+	w32 $((A + 0x8200)) 1
+	check "DT enable with page shift 22: DT_ERR BAD_PGSHIFT" "$(r32 $((A + 0x8244)))" 1
+	w32 $((A + 0x8204)) 12
+	w32 $((A + 0x820c)) 0
+	w32 $((A + 0x8200)) 1
+	check "DT enable with 0 ranges: not enabled" "$(r32 $((A + 0x8240)))" 0
+	check "DT enable with 0 ranges: DT_ERR BAD_NR" "$(r32 $((A + 0x8244)))" 2
+	w32 $((A + 0x820c)) 1
+	w32 $((A + 0x8210)) 0
+	w32 $((A + 0x8214)) $BUF; w32 $((A + 0x8218)) 0
+	w32 $((A + 0x821c)) 0; w32 $((A + 0x8220)) 0
+	w32 $((A + 0x8200)) 1
+	check "DT enable with an empty range: DT_ERR BAD_RANGE" "$(r32 $((A + 0x8244)))" 3
+	w32 $((A + 0x821c)) 0x10000; w32 $((A + 0x8220)) 0
+	w32 $((A + 0x8200)) 1
+	check "DT enabled" "$(r32 $((A + 0x8240)))" 1
+	w32 $((A + 0x8204)) 13
+	check "DT_PGSHIFT locked while enabled" "$(r32 $((A + 0x8204)))" 12
 	run "DT: FILL in page 2" 2 0 10 0 $((BUF + 0x2000)) 0x11111111 0
 	dt_query $BUF $((BUF + 0xffff))
-	check "DT_NEXT: page 2" "$(r32 $((A + 0x1230)))" $((BUF + 0x2000))
-	check "DT_NEXT_HI" "$(r32 $((A + 0x1234)))" 0
+	check "DT_NEXT: page 2" "$(r32 $((A + 0x8230)))" $((BUF + 0x2000))
+	check "DT_NEXT_HI" "$(r32 $((A + 0x8234)))" 0
 	dt_query $((BUF + 0x2000)) $((BUF + 0xffff))
-	check "DT_QUERY_DATA: page 2" "$(r32 $((A + 0x122c)))" 1
+	check "DT_QUERY_DATA: page 2" "$(r32 $((A + 0x822c)))" 1
 	dt_query $BUF $((BUF + 0xffff))
-	check "DT_NEXT after read-and-clear: none" "$(r32 $((A + 0x1230)))" 0xffffffff
+	check "DT_NEXT after read-and-clear: none" "$(r32 $((A + 0x8230)))" 0xffffffff
 	run "DT: FILL straddling pages 3..5" 2 0 0x1002 0 $((BUF + 0x3fff)) 0 0
 	run "DT: FILL outside the range" 2 0 16 0 $((BUF + 0x20000)) 0 0
 	dt_query $BUF $((BUF + 0xffff))
-	check "DT_QUERY_DATA: pages 3, 4, 5" "$(r32 $((A + 0x122c)))" 0x38
-	check "DT_QUERY_DATA: next 32 pages clean" "$(r32 $((A + 0x122c)))" 0
+	check "DT_QUERY_DATA: pages 3, 4, 5" "$(r32 $((A + 0x822c)))" 0x38
+	check "DT_QUERY_DATA: next 32 pages clean" "$(r32 $((A + 0x822c)))" 0
 	run "DT: FILL pages 6 and 7" 2 0 2 0 $((BUF + 0x6fff)) 0 0
 	dt_query $BUF $((BUF + 0x6fff))
-	check "DT window up to page 6: page 6 only" "$(r32 $((A + 0x122c)))" 0x40
+	check "DT window up to page 6: page 6 only" "$(r32 $((A + 0x822c)))" 0x40
 	dt_query $BUF $((BUF + 0xffff))
-	check "DT page 7 kept for a later window" "$(r32 $((A + 0x122c)))" 0x80
-	w32 $((A + 0x1200)) 0
-	check "DT disabled" "$(r32 $((A + 0x1240)))" 0
+	check "DT page 7 kept for a later window" "$(r32 $((A + 0x822c)))" 0x80
+	w32 $((A + 0x8200)) 0
+	check "DT disabled" "$(r32 $((A + 0x8240)))" 0
 
 	# CQ back-pressure: 5 NOPs, CQ holds 3 until CQ_HEAD moves
 	setup_rings $A $SQ $CQ
@@ -446,18 +456,18 @@ if [ $MODE = full ]; then
 
 	# ---- SRAM dirty bitmap (A: 1 MiB = 256 pages = 8 words) ----
 	rdw() { # bar0 index -> SRAM_DIRTY_DATA word
-		w32 $(($1 + 0x1108)) $2
-		r32 $(($1 + 0x110c))
+		w32 $(($1 + 0x8108)) $2
+		r32 $(($1 + 0x810c))
 	}
-	check "SRAM_DIRTY_PGSIZE" "$(r32 $((A + 0x1104)))" 4096
-	w32 $((A + 0x1100)) 1
-	check "SRAM_DIRTY_CTRL enabled" "$(r32 $((A + 0x1100)))" 1
+	check "SRAM_DIRTY_PGSIZE" "$(r32 $((A + 0x8104)))" 4096
+	w32 $((A + 0x8100)) 1
+	check "SRAM_DIRTY_CTRL enabled" "$(r32 $((A + 0x8100)))" 1
 	check "dirty: clean start" "$(rdw $A 0)" 0
 	w32 $((A2 + 0x5000)) 0x11111111         # page 5: word 0 bit 5
 	w32 $((A2 + 0x21004)) 0x22222222        # page 33: word 1 bit 1
 	check "dirty: CPU write page 5" "$(rdw $A 0)" 0x20
-	check "dirty: INDEX advanced" "$(r32 $((A + 0x1108)))" 1
-	check "dirty: CPU write page 33 (next word, auto index)" "$(r32 $((A + 0x110c)))" 0x2
+	check "dirty: INDEX advanced" "$(r32 $((A + 0x8108)))" 1
+	check "dirty: CPU write page 33 (next word, auto index)" "$(r32 $((A + 0x810c)))" 0x2
 	check "dirty: read cleared word 0" "$(rdw $A 0)" 0
 	check "dirty: read cleared word 1" "$(rdw $A 1)" 0
 	w32 $((A2 + 0x5008)) 0x33333333
@@ -467,31 +477,31 @@ if [ $MODE = full ]; then
 	check "dirty: past the end reads 0" "$(rdw $A 8)" 0
 	check "dirty: far past the end reads 0" "$(rdw $A 0x100000)" 0
 	SQN=8; CQN=4
-	w32 $((A + 0x1100)) 0
+	w32 $((A + 0x8100)) 0
 	setup_rings $A $SQ $CQ                  # tracking off, then reset
-	w32 $((A + 0x1100)) 1
+	w32 $((A + 0x8100)) 1
 	run "LOAD for dirty tracking" 4 0 0x20 $((BUF + 0x100)) 0x7ff0 0 0
 	check "dirty: LOAD across pages 7 and 8" "$(rdw $A 0)" 0x180
-	w32 $((A + 0x1100)) 0
+	w32 $((A + 0x8100)) 0
 	w32 $((A2 + 0x1000)) 1                  # page 1, tracking off
-	w32 $((A + 0x1100)) 1
+	w32 $((A + 0x8100)) 1
 	check "dirty: re-enable starts clean" "$(rdw $A 0)" 0
 	w32 $((A2 + 0x2000)) 1
-	w32 $((A + 0x1100)) 0
+	w32 $((A + 0x8100)) 0
 	check "dirty: bits from before disable stay readable" "$(rdw $A 0)" 0x4
-	w32 $((A + 0x1100)) 1
+	w32 $((A + 0x8100)) 1
 	reset $A
-	check "CTRL.RESET keeps SRAM dirty tracking on" "$(r32 $((A + 0x1100)))" 1
+	check "CTRL.RESET keeps SRAM dirty tracking on" "$(r32 $((A + 0x8100)))" 1
 	# only the pages that held data (1, 2, 7: the LOAD's bytes on page 8
 	# were zero) are cleared, and so dirty; not the whole SRAM
 	check "CTRL.RESET: the SRAM it cleared is dirty" "$(rdw $A 0)" 0x86
-	w32 $((A + 0x1100)) 0
+	w32 $((A + 0x8100)) 0
 	reset $A
 	dirty_pages() { # bar0 words: the pages one pass over the bitmap reports
-		w32 $(($1 + 0x1108)) 0
+		w32 $(($1 + 0x8108)) 0
 		_i=0; _l=""
 		while [ $_i -lt $2 ]; do
-			_w=$(($(r32 $(($1 + 0x110c)))))
+			_w=$(($(r32 $(($1 + 0x810c)))))
 			_b=0
 			while [ $_w -ne 0 ]; do
 				[ $((_w & 1)) -eq 1 ] && _l="$_l $((_i * 32 + _b))"
@@ -502,7 +512,7 @@ if [ $MODE = full ]; then
 		echo ${_l:-none}
 	}
 	# a CTRL.RESET clears, and marks dirty, only the pages that held data
-	w32 $((A + 0x1100)) 1                   # clean start
+	w32 $((A + 0x8100)) 1                   # clean start
 	w32 $((A2 + 0x3010)) 0x5a5a5a5a         # page 3
 	w32 $((A2 + 0x28ffc)) 0xa5              # page 40
 	w32 $((A2 + 0x5000)) 0                  # page 5: written, still zero
@@ -515,11 +525,11 @@ if [ $MODE = full ]; then
 	same "second CTRL.RESET: nothing dirty" "$(dirty_pages $A 8)" none
 	# writing SRAM_DIRTY_INDEX starts a pass: a CPU write made during the
 	# pass is in the next one
-	w32 $((A + 0x1108)) 0
+	w32 $((A + 0x8108)) 0
 	w32 $((A2 + 0x9000)) 0x99               # page 9
-	check "dirty pass: a write during the pass is not in it" "$(r32 $((A + 0x110c)))" 0
+	check "dirty pass: a write during the pass is not in it" "$(r32 $((A + 0x810c)))" 0
 	check "dirty pass: the next pass has it (page 9)" "$(rdw $A 0)" 0x200
-	w32 $((A + 0x1100)) 0
+	w32 $((A + 0x8100)) 0
 	reset $A
 
 	# ---- migration block: C and D (1 MiB, testctl=on) ----
@@ -533,16 +543,16 @@ if [ $MODE = full ]; then
 	done
 	echo "C=$DEV_C bar0=$C bar2=$C2  D=$DEV_D bar0=$D bar2=$D2"
 	save_win() { # bar0 file
-		sz=$(($(r32 $(($1 + 0x1010)))))
-		w32 $(($1 + 0x1014)) 0
+		sz=$(($(r32 $(($1 + 0x8010)))))
+		w32 $(($1 + 0x8014)) 0
 		: >$2
 		k=0
-		while [ $k -lt $sz ]; do r32 $(($1 + 0x1018)) >>$2; k=$((k + 4)); done
+		while [ $k -lt $sz ]; do r32 $(($1 + 0x8018)) >>$2; k=$((k + 4)); done
 	}
 	load_win() { # bar0 file size
-		w32 $(($1 + 0x1010)) $3
-		w32 $(($1 + 0x1014)) 0
-		while read v; do w32 $(($1 + 0x1018)) $v; done <$2
+		w32 $(($1 + 0x8010)) $3
+		w32 $(($1 + 0x8014)) 0
+		while read v; do w32 $(($1 + 0x8018)) $v; done <$2
 	}
 	patch_win() { # in word value out
 		awk -v n=$2 -v v=$3 'NR == n + 1 { print v; next } { print }' $1 >$4
@@ -550,11 +560,11 @@ if [ $MODE = full ]; then
 	word() { sed -n "$(($2 + 1))p" $1; }
 
 	check "C CAPS (+TESTCTL)" "$(r32 $((C + 8)))" 0xc7
-	check "MIG_FORMAT" "$(r32 $((C + 0x101c)))" 2
-	check "MIG_STATE_MAX" "$(r32 $((C + 0x1024)))" 4096
+	check "MIG_FORMAT" "$(r32 $((C + 0x801c)))" 2
+	check "MIG_STATE_MAX" "$(r32 $((C + 0x8024)))" 4096
 	check "COMPAT_ID: testctl does not count (A = C)" \
-		"$(r32 $((A + 0x1020)))" "$(r32 $((C + 0x1020)))"
-	[ "$(r32 $((B + 0x1020)))" != "$(r32 $((C + 0x1020)))" ] &&
+		"$(r32 $((A + 0x8020)))" "$(r32 $((C + 0x8020)))"
+	[ "$(r32 $((B + 0x8020)))" != "$(r32 $((C + 0x8020)))" ] &&
 		ok "COMPAT_ID: 2 MiB B differs from 1 MiB C" ||
 		nok "COMPAT_ID: 2 MiB B differs from 1 MiB C"
 	mcmd $C 1
@@ -591,7 +601,7 @@ if [ $MODE = full ]; then
 	mctl $C 5                               # QUIESCE | FREEZE
 	usleep 100000
 	check "NEVER_QUIESCE + FREEZE: neither FROZEN nor QUIESCED" "$(( $(mst $C) & 3 ))" 0
-	check "NEVER_QUIESCE + FREEZE: FREEZE stays requested" "$(r32 $((C + 0x1000)))" 5
+	check "NEVER_QUIESCE + FREEZE: FREEZE stays requested" "$(r32 $((C + 0x8000)))" 5
 	mcmd $C 1
 	check "NEVER_QUIESCE + FREEZE: SAVE fails with NOT_FROZEN" "$(merr $C)" 1
 	w32 $((C + 0x204)) 0xf
@@ -672,18 +682,18 @@ if [ $MODE = full ]; then
 	mcmd $C 1
 	check "SAVE: status SAVED|FROZEN|QUIESCED" "$(mst $C)" 7
 	check "SAVE: MIG_ERR none" "$(merr $C)" 0
-	SZ=$(($(r32 $((C + 0x1010)))))
+	SZ=$(($(r32 $((C + 0x8010)))))
 	check "SAVE: size = 24 + 112 + 3 * 72" $SZ 352
-	check "SAVE: OFFSET 0" "$(r32 $((C + 0x1014)))" 0
+	check "SAVE: OFFSET 0" "$(r32 $((C + 0x8014)))" 0
 	save_win $C /tmp/win
 	check "window: magic" "$(word /tmp/win 0)" 0x52415354
 	check "window: version" "$(word /tmp/win 1)" 2
-	check "window: compat id" "$(word /tmp/win 2)" "$(r32 $((C + 0x1020)))"
+	check "window: compat id" "$(word /tmp/win 2)" "$(r32 $((C + 0x8020)))"
 	check "window: payload length" "$(word /tmp/win 3)" $((SZ - 24))
 	check "window: FIFO count" "$(word /tmp/win 33)" 3
 	check "window: first entry is the CRC op (tag)" "$(word /tmp/win 36)" 0x102
 	check "window: first entry queued, not executing" "$(word /tmp/win 50)" 0
-	check "read past SIZE returns 0" "$(r32 $((C + 0x1018)))" 0
+	check "read past SIZE returns 0" "$(r32 $((C + 0x8018)))" 0
 
 	# rejected restores into D: state untouched
 	reset $D
@@ -712,7 +722,7 @@ if [ $MODE = full ]; then
 	patch_win /tmp/win 2 0xdeadbeef /tmp/w1
 	rej "with another compat id" /tmp/w1 $SZ 4
 	rej "with SIZE above MAX" /tmp/win 5000 5
-	check "SIZE clamped to MAX" "$(r32 $((D + 0x1010)))" 4096
+	check "SIZE clamped to MAX" "$(r32 $((D + 0x8010)))" 4096
 	rej "truncated" /tmp/win $((SZ - 4)) 5
 	# BAD_FIELD needs a right CRC: let A's CRC32C op compute it
 	patch_win /tmp/win 68 1 /tmp/w1         # 2nd entry "executing"
@@ -789,7 +799,7 @@ if [ $MODE = full ]; then
 	check "FREEZE alone: FROZEN and QUIESCED" "$(( $(mst $D) & 3 ))" 3
 	mcmd $D 1
 	save_win $D /tmp/win2
-	SZ2=$(($(r32 $((D + 0x1010)))))
+	SZ2=$(($(r32 $((D + 0x8010)))))
 	check "mid-op save: one entry" $SZ2 $((24 + 112 + 72))
 	check "mid-op save: entry executing" "$(word /tmp/win2 50)" 1
 	left=$(($(word /tmp/win2 51)))
@@ -826,7 +836,7 @@ if [ $MODE = full ]; then
 	check "thawed: the deferred doorbell ran the op" "$(r32 $((MBUF + 0x504)))" 0x77777777
 	mcmd $D 3
 	check "DISCARD clears SAVED/RESTORED and SIZE" \
-		"$(( ($(mst $D) & 0xc) | $(r32 $((D + 0x1010))) ))" 0
+		"$(( ($(mst $D) & 0xc) | $(r32 $((D + 0x8010))) ))" 0
 	reset $D
 
 	# head op expired but the CQ is full: QUIESCED at once, op put back
@@ -866,12 +876,12 @@ if [ $MODE = full ]; then
 	usleep 300000
 	mctl $C 9                               # QUIESCE | PARK
 	check "PARK: QUIESCED at once with a 1 s op in flight" "$(( $(mst $C) & 3 ))" 1
-	check "PARK: MIG_PARKED 1" "$(r32 $((C + 0x1028)))" 1
+	check "PARK: MIG_PARKED 1" "$(r32 $((C + 0x8028)))" 1
 	check "PARK: busy, no completion" "$(( ($(r32 $((C + 0x14))) << 8) | $(r32 $((C + 0x130))) ))" 0x300
 	usleep 1200000
 	check "parked longer than the op takes: still not done" "$(r32 $((C + 0x130)))" 0
 	mctl $C 0
-	check "unquiesced: MIG_PARKED 0" "$(r32 $((C + 0x1028)))" 0
+	check "unquiesced: MIG_PARKED 0" "$(r32 $((C + 0x8028)))" 0
 	wait_tail $C 2 5000
 	check "unquiesced: parked op, then the NOP, complete" "$(r32 $((C + 0x130)))" 2
 	cpl C 0 0x301
@@ -889,12 +899,12 @@ if [ $MODE = full ]; then
 	usleep 300000
 	mctl $C 9
 	check "PARK for migration: QUIESCED, parked" \
-		"$(( ($(mst $C) & 3) | ($(r32 $((C + 0x1028))) << 4) ))" 0x11
+		"$(( ($(mst $C) & 3) | ($(r32 $((C + 0x8028))) << 4) ))" 0x11
 	mctl $C 13                              # QUIESCE | PARK | FREEZE
 	check "PARK then FREEZE: FROZEN at once" "$(( $(mst $C) & 3 ))" 3
 	mcmd $C 1
 	save_win $C /tmp/win3
-	SZ3=$(($(r32 $((C + 0x1010)))))
+	SZ3=$(($(r32 $((C + 0x8010)))))
 	check "parked save: one entry" $SZ3 $((24 + 112 + 72))
 	check "parked save: entry executing" "$(word /tmp/win3 50)" 1
 	left=$(($(word /tmp/win3 51)))
@@ -906,14 +916,14 @@ if [ $MODE = full ]; then
 	load_win $D /tmp/win3 $SZ3
 	mcmd $D 2
 	check "RESTORE of a parked op: RESTORED|FROZEN|QUIESCED" "$(mst $D)" 0xb
-	check "D: MIG_PARKED 1 after restore" "$(r32 $((D + 0x1028)))" 1
+	check "D: MIG_PARKED 1 after restore" "$(r32 $((D + 0x8028)))" 1
 	mctl $C 1                               # the source is never resumed
 	reset $C
 	mctl $C 0
 	mctl $D 1
 	usleep 100000
 	check "D thawed into quiesce: still parked, no completion" \
-		"$(( ($(r32 $((D + 0x1028))) << 8) | $(r32 $((D + 0x130))) ))" 0x100
+		"$(( ($(r32 $((D + 0x8028))) << 8) | $(r32 $((D + 0x130))) ))" 0x100
 	mctl $D 0
 	wait_tail $D 1 5000
 	check "D: the parked op completes on the destination" "$(r32 $((D + 0x130)))" 1
@@ -1077,7 +1087,7 @@ if [ $MODE = full ]; then
 		usleep 50000
 		mctl $E 9                       # QUIESCE | PARK
 		check "E ($1): cannot park: not QUIESCED with the op in flight" "$(( $(mst $E) & 3 ))" 0
-		check "E ($1): MIG_PARKED 0" "$(r32 $((E + 0x1028)))" 0
+		check "E ($1): MIG_PARKED 0" "$(r32 $((E + 0x8028)))" 0
 		mctl $E 13                      # and FREEZE
 		check "E ($1): FREEZE waits for the drain" \
 			"$(( (($(mst $E) & 3) << 8) | $(r32 $((E + 0x130))) ))" 0
@@ -1090,12 +1100,18 @@ if [ $MODE = full ]; then
 	}
 	check "E CAPS (+QUIESCE_UNBOUNDED)" "$(r32 $((E + 8)))" 0x147
 	check "E COMPAT_ID: QUIESCE_UNBOUNDED does not count (A = E)" \
-		"$(r32 $((A + 0x1020)))" "$(r32 $((E + 0x1020)))"
+		"$(r32 $((A + 0x8020)))" "$(r32 $((E + 0x8020)))"
 	check "E OP_LATENCY_NS from op-latency-ns" "$(r32 $((E + 0x18)))" 400000000
 	unbounded "power-on"
 	mctl $E 1
+	if [ $(($(r32 $((E + 0x802c))))) -gt 0 ]; then
+		ok "E: MIG_FN_RESETS counts setup_rings' CTRL.RESET"
+	else
+		nok "E: MIG_FN_RESETS 0 after CTRL.RESET"
+	fi
 	flr $DEV_E
-	check "E FLR: MIG_CTRL reset" "$(r32 $((E + 0x1000)))" 0
+	check "E FLR: MIG_CTRL reset" "$(r32 $((E + 0x8000)))" 0
+	check "E FLR: MIG_FN_RESETS reset" "$(r32 $((E + 0x802c)))" 0
 	check "E FLR: OP_LATENCY_NS still op-latency-ns" "$(r32 $((E + 0x18)))" 400000000
 	check "E FLR: CAPS still QUIESCE_UNBOUNDED" "$(r32 $((E + 8)))" 0x147
 	unbounded "after FLR"
@@ -1150,14 +1166,14 @@ else
 		mctl $C 5
 		usleep 50000
 		check "never-quiesce ($1): FREEZE waits (neither FROZEN nor QUIESCED)" "$(( $(mst $C) & 3 ))" 0
-		check "never-quiesce ($1): FREEZE stays requested" "$(r32 $((C + 0x1000)))" 5
+		check "never-quiesce ($1): FREEZE stays requested" "$(r32 $((C + 0x8000)))" 5
 		mcmd $C 1
 		check "never-quiesce ($1): SAVE fails with NOT_FROZEN" "$(merr $C)" 1
 		mctl $C 4
 		usleep 50000
 		check "never-quiesce ($1): bare FREEZE waits too" "$(( $(mst $C) & 3 ))" 0
 		mctl $C 0
-		check "never-quiesce ($1): withdrawn" "$(( $(r32 $((C + 0x1000))) | ($(mst $C) & 3) ))" 0
+		check "never-quiesce ($1): withdrawn" "$(( $(r32 $((C + 0x8000))) | ($(mst $C) & 3) ))" 0
 	}
 	check "C (never-quiesce=on) CAPS: no TESTCTL" "$(r32 $((C + 8)))" 0x47
 	check "C: test block reads 0 without testctl" "$(r32 $((C + 0x2000)))" 0
@@ -1166,7 +1182,7 @@ else
 	nq "after CTRL.RESET"
 	mctl $C 1
 	flr $DEV_C
-	check "C FLR: MIG_CTRL reset, ID readable" "$(( $(r32 $((C + 0x1000))) | $(r32 $C) ))" 0x52464131
+	check "C FLR: MIG_CTRL reset, ID readable" "$(( $(r32 $((C + 0x8000))) | $(r32 $C) ))" 0x52464131
 	nq "after FLR"
 	# D: testctl=on, quiesce-delay-us=200000
 	qd() { # what
