@@ -55,9 +55,11 @@ setup:
 # Later recipes need the directory printed by prepare-linux-src.sh; it is
 # stable for a given package version, so compute it lazily.
 LINUX_CACHE = $(shell bash scripts/prepare-linux-src.sh)
+LINUX73_CACHE = $(shell bash scripts/prepare-linux-src.sh 7.3)
 
 linux-src:
 	@bash scripts/prepare-linux-src.sh
+	@bash scripts/prepare-linux-src.sh 7.3
 
 qemu:
 	bash tools/qemu/build-qemu.sh
@@ -70,11 +72,15 @@ selftests:
 tools:
 	$(MAKE) -C tools/vmig-decode UAPI_INC=$(LINUX_CACHE)/uapi/include
 
+# Both kernels' checkpatch: 7.3's knows newer APIs (kzalloc_obj), 6.12's
+# is the one Debian's stable users run.
 checkpatch:
-	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
-		--no-tree -q -f $(patsubst $(CURDIR)/%,%,$(MOD_SRCS)) $(UAPI_HDRS)
-	$(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl --strict \
-		--no-tree -q -f $(SHARED_HDRS)
+	@for cp in $(LINUX_CACHE)/linux-source-6.12/scripts/checkpatch.pl \
+		   $(LINUX73_CACHE)/linux-source-7.3/scripts/checkpatch.pl; do \
+		$$cp --strict --no-tree -q -f \
+			$(patsubst $(CURDIR)/%,%,$(MOD_SRCS)) $(UAPI_HDRS) && \
+		$$cp --strict --no-tree -q -f $(SHARED_HDRS) || exit 1; \
+	done
 
 sparse:
 	$(MAKE) -C $(KDIR) M=$(MODDIR) C=2 modules
@@ -119,7 +125,7 @@ dkms-src:
 	mkdir -p $(DKMS_SRC)/drivers/vfio/pci/refaccel
 	cp dkms.conf $(DKMS_SRC)/
 	cp -r include $(DKMS_SRC)/
-	cp $(MODDIR)/Kbuild $(filter-out %.mod.c,$(wildcard $(MODDIR)/*.[ch])) \
+	cp $(MODDIR)/Kbuild $(MODDIR)/*.mk $(filter-out %.mod.c,$(wildcard $(MODDIR)/*.[ch])) \
 		$(DKMS_SRC)/drivers/vfio/pci/refaccel/
 	@echo "next: dkms install refaccel-vfio-pci/$(PKG_VERSION)"
 

@@ -4,9 +4,11 @@
 # Install everything the project needs on a Debian 12 (bookworm) host, from
 # Debian's own packages only.  Idempotent: a second run only checks.
 #
-# Adds bookworm-backports (QEMU 10 build deps: meson 1.7, pycotap) and trixie
-# (deb-src for QEMU 10.0 source, virtme-ng); trixie is pinned below the base
-# system so nothing is upgraded from it unless asked for by name.
+# Adds bookworm-backports (QEMU 10 build deps: meson 1.7, pycotap), trixie
+# (deb-src for QEMU 10.0 source, virtme-ng) and trixie-backports
+# (linux-source-7.3, the own-kernel lane and the second build target);
+# trixie and trixie-backports are pinned below the base system so nothing is
+# upgraded from them unless asked for by name.
 set -euo pipefail
 
 [ "$(id -u)" = 0 ] || { echo "setup-host: must run as root" >&2; exit 1; }
@@ -58,9 +60,19 @@ Types: deb deb-src
 URIs: $mirror
 Suites: trixie
 Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $mirror
+Suites: trixie-backports
+Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 want_pref='Package: *
 Pin: release n=trixie
+Pin-Priority: 50
+
+Package: *
+Pin: release n=trixie-backports
 Pin-Priority: 50'
 
 changed=0
@@ -91,6 +103,11 @@ pkgs=(
 	build-essential kmod bc flex bison libelf-dev libssl-dev sparse rsync xz-utils
 	pciutils
 	"linux-image-$KVER_DEB" "linux-headers-$KVER_DEB" linux-source-6.12
+	# Linux 7.3: the own-kernel lane (KASAN, IOMMUFD, dma-buf), the second
+	# kernel the module builds for, upstream's tools/testing/selftests/vfio
+	linux-source-7.3/trixie-backports
+	# upstream's libvfio links libuuid (VF tokens)
+	uuid-dev
 	# packaging check: dkms add/build/install of dkms.conf (temporary trees)
 	dkms
 	# QEMU 10.0 build (device model host)
