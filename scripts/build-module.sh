@@ -25,7 +25,7 @@ mkdir -p "$mdir"
 ln -sfnT "$top/include" "$out/include"
 # Mirror the sources (and only them: objects stay in OUTDIR).
 find "$mdir" -maxdepth 1 -type l -delete
-for f in "$src"/Kbuild "$src"/*.c "$src"/*.h; do
+for f in "$src"/Kbuild "$src"/*.mk "$src"/*.c "$src"/*.h; do
 	case "$f" in *.mod.c) continue ;; esac
 	ln -sfn "$f" "$mdir/"
 done

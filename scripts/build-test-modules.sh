@@ -63,7 +63,8 @@ if [ "$(kconf KUNIT)" = y ]; then
 	# the migration core with a second, state-only device (ops_blob.c)
 	farm "$out/tests/kunit-core" "$top"/tests/kunit/refaccel_core_kunit.c \
 		"$top"/tests/kunit/ops_blob.[ch] "$drv"/mig.[ch] "$drv"/dirty.[ch] \
-		"$drv"/stream.[ch] "$drv/mig_ops.h" "$drv/trace.h"
+		"$drv"/stream.[ch] "$drv/mig_ops.h" "$drv/trace.h" \
+		"$drv"/compat.[hm]*
 	ln -sfn "$top/tests/kunit/core.Kbuild" "$out/tests/kunit-core/Kbuild"
 	kbuild "$out/tests/kunit-core"
 	echo "REFACCEL_KUNIT_CORE_KO=$out/tests/kunit-core/refaccel-core-kunit.ko" >>"$env"

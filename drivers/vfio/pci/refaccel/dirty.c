@@ -25,12 +25,13 @@
 #include <linux/module.h>
 #include <linux/vfio.h>
 
+#include "compat.h"
 #include "mig.h"
 #include "trace.h"
 
 /* iova_bitmap_set() (IOMMUFD_DRIVER) lives in the IOMMUFD namespace */
 #if IS_ENABLED(CONFIG_IOMMUFD_DRIVER)
-MODULE_IMPORT_NS(IOMMUFD);
+REFACCEL_IMPORT_NS_IOMMUFD();
 #endif
 
 static_assert(VMIG_LOG_RUNS >= VMIG_DMA_RUNS_MIN);

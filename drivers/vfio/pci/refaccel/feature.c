@@ -3,8 +3,10 @@
  * The driver-private controls of the quiesce: the VFIO_DEVICE_FEATURE
  * REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE (include/uapi/linux/refaccel_vfio.h)
  * for the user of an open device, and the sysfs attribute
- * quiesce_timeout_ms for the administrator (the default of each open).
- * Every other feature goes to vfio_pci_core.
+ * quiesce_timeout_ms for the administrator (the default of each open);
+ * and, where the vfio core leaves it to the driver (before 7.x), the
+ * opt-in VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2.  Every other feature goes
+ * to vfio_pci_core.
  */
 
 #include <linux/pci.h>
@@ -14,6 +16,7 @@
 
 #include <uapi/linux/refaccel_vfio.h>
 
+#include "compat.h"
 #include "refaccel.h"
 
 static u32 refaccel_quiesce_flags(struct refaccel_vfio_device *rvdev)
@@ -116,10 +119,17 @@ static int refaccel_feature_quiesce(struct refaccel_vfio_device *rvdev,
 int refaccel_device_feature(struct vfio_device *core_vdev, u32 flags,
 			    void __user *arg, size_t argsz)
 {
-	if ((flags & VFIO_DEVICE_FEATURE_MASK) ==
-	    REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE)
-		return refaccel_feature_quiesce(to_refaccel_vdev(core_vdev),
-						flags, arg, argsz);
+	struct refaccel_vfio_device *rvdev = to_refaccel_vdev(core_vdev);
+
+	switch (flags & VFIO_DEVICE_FEATURE_MASK) {
+	case REFACCEL_VFIO_DEVICE_FEATURE_QUIESCE:
+		return refaccel_feature_quiesce(rvdev, flags, arg, argsz);
+	case REFACCEL_FEATURE_MIG_PRECOPY_INFO_V2:
+		/* only before 7.x: the 7.x core answers it itself */
+		if (!core_vdev->mig_ops)
+			return -EINVAL;
+		return vmig_feature_precopy_v2(&rvdev->mig, flags, argsz);
+	}
 	return vfio_pci_core_ioctl_feature(core_vdev, flags, arg, argsz);
 }
 

@@ -18,6 +18,7 @@
 
 #include <uapi/linux/refaccel_vfio.h>
 
+#include "compat.h"
 #include "refaccel.h"
 
 static unsigned int quiesce_timeout_ms = 1000;
@@ -134,12 +135,14 @@ static const struct vfio_device_ops refaccel_vfio_ops = {
 	.open_device	= refaccel_open_device,
 	.close_device	= refaccel_close_device,
 	.ioctl		= refaccel_ioctl,
+	REFACCEL_OPS_REGION_INFO
 	.device_feature	= refaccel_device_feature,
 	.read		= refaccel_read,
 	.write		= refaccel_write,
 	.mmap		= refaccel_mmap,
 	.request	= vfio_pci_core_request,
 	.match		= vfio_pci_core_match,
+	REFACCEL_OPS_MATCH_TOKEN
 	/* NULL stubs when the kernel lacks IOMMUFD, real ops when it has it */
 	.bind_iommufd	= vfio_iommufd_physical_bind,
 	.unbind_iommufd	= vfio_iommufd_physical_unbind,

@@ -34,6 +34,7 @@
 #include <linux/unaligned.h>
 #include <linux/vmalloc.h>
 
+#include "compat.h"
 #include "mig.h"
 #include "stream.h"
 
@@ -81,6 +82,8 @@ enum vmig_resume_stage {
  * @hdr_done: stream header encoded (save)
  * @init_next: next page of the initial full pass (save)
  * @pending: pages known dirty and not yet sent (save)
+ * @init_epoch: the device's @init_epoch when the initial pass began (save)
+ * @reinit: the initial pass began again, not yet told by PRECOPY_INFO (save)
  * @seq: next record sequence number (save)
  * @mem_bytes: device memory bytes sent (save)
  * @state: internal state blob (save: saved at STOP_COPY; resume: received)
@@ -116,6 +119,8 @@ struct vmig_file {
 	bool hdr_done;
 	unsigned long init_next;
 	unsigned long *pending;
+	u32 init_epoch;
+	bool reinit;
 	u32 seq;
 	u64 mem_bytes;
 	void *state;
@@ -172,17 +177,42 @@ static bool vmig_file_dead(struct vmig_file *migf)
 
 static void vmig_end_sessions(struct vmig_device *mig);
 
+/*
+ * With state_mutex held: the function was reset.  An operation refuses to
+ * touch a function reset under it (vmig_reset_overtook()), but one that
+ * reached the device just before the reset and an undo that could not run
+ * leave nothing behind only if the migration block is put back to idle;
+ * otherwise RUNNING could be reported for a quiesced or frozen function.
+ * If even that fails, the FSM says ERROR, which only a reset leaves.
+ */
+static void vmig_idle_after_reset(struct vmig_device *mig)
+{
+	int ret;
+
+	if (!mig->usable)
+		return;
+	ret = mig->ops->idle(mig);
+	if (!ret)
+		return;
+	dev_err(vmig_dev(mig), "migration block not idle after a reset (%d): device in ERROR until VFIO_DEVICE_RESET\n",
+		ret);
+	mig->state = VFIO_DEVICE_STATE_ERROR;
+}
+
 /* With state_mutex held: act on resets recorded by vmig_reset_done(). */
 static void vmig_reset_pending(struct vmig_device *mig)
 {
+	bool reset;
+
 	for (;;) {
 		spin_lock(&mig->reset_lock);
-		if (!mig->deferred_reset) {
-			spin_unlock(&mig->reset_lock);
-			return;
-		}
+		reset = mig->deferred_reset;
 		mig->deferred_reset = false;
+		/* what the operations of this holder are valid for */
+		mig->locked_gen = mig->reset_gen;
 		spin_unlock(&mig->reset_lock);
+		if (!reset)
+			return;
 		/*
 		 * Say so when a reset cut a migration short: a VMM resets the
 		 * device when an arc failed, and the guest then lost its state.
@@ -194,7 +224,25 @@ static void vmig_reset_pending(struct vmig_device *mig)
 				 vmig_state_name(mig->state));
 		mig->state = VFIO_DEVICE_STATE_RUNNING;
 		vmig_end_sessions(mig);
+		vmig_idle_after_reset(mig);
 	}
+}
+
+/**
+ * vmig_reset_overtook - whether the function was reset under an operation
+ * @mig: the device
+ *
+ * For an operation called with the state mutex held, once it holds what a
+ * reset of the function holds (vfio-pci's memory_lock, so no reset can
+ * come while it works): true if a reset came after the core took the
+ * mutex.  The operation must then leave the function alone and return
+ * -EAGAIN; the core returns it to idle when it acts on the reset.
+ *
+ * Return: true if the function was reset since the core looked.
+ */
+bool vmig_reset_overtook(struct vmig_device *mig)
+{
+	return READ_ONCE(mig->reset_gen) != mig->locked_gen;
 }
 
 static void vmig_state_lock(struct vmig_device *mig)
@@ -275,7 +323,7 @@ static void vmig_limits(struct vmig_device *mig, struct vmig_stream_limits *lim)
 
 static void vmig_poll_timer(struct timer_list *t)
 {
-	struct vmig_file *migf = from_timer(migf, t, poll_timer);
+	struct vmig_file *migf = timer_container_of(migf, t, poll_timer);
 
 	wake_up_interruptible(&migf->wq);
 }
@@ -286,7 +334,7 @@ static struct vmig_file *vmig_file_alloc(struct vmig_device *mig, bool saving,
 	struct vmig_file *migf;
 	int ret = -ENOMEM;
 
-	migf = kzalloc(sizeof(*migf), GFP_KERNEL_ACCOUNT);
+	migf = kzalloc_obj(*migf, GFP_KERNEL_ACCOUNT);
 	if (!migf)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&migf->lock);
@@ -344,6 +392,46 @@ static size_t vmig_mem_rec_bytes(u32 page_size, unsigned long pages)
 		VMIG_REC_OVERHEAD;
 }
 
+/*
+ * The user opted in to VFIO_PRECOPY_INFO_REINIT: through the 7.x core, or
+ * (before 7.x) through the driver's own device_feature op.
+ */
+static bool vmig_precopy_v2(struct vmig_device *mig)
+{
+	return READ_ONCE(mig->precopy_v2) ||
+	       refaccel_compat_core_precopy_v2(mig->vdev);
+}
+
+/*
+ * PRE_COPY, for a user that can be told: if the device voided the initial
+ * data since its pass began, start the pass again, as new initial data
+ * (VFIO_PRECOPY_INFO_REINIT).  The pages sent so far and those known dirty
+ * are all in it, so nothing is owed besides it.  Without the opt-in the
+ * pages the device cleared are simply dirty (the v1 accounting); the
+ * bytes on the stream are correct either way.
+ */
+static int vmig_save_reinit_check(struct vmig_file *migf)
+{
+	struct vmig_device *mig = migf->mig;
+	u32 epoch;
+	int ret;
+
+	if (migf->phase != VMIG_SAVE_PRECOPY || !mig->ops->init_epoch ||
+	    !vmig_precopy_v2(mig))
+		return 0;
+	ret = mig->ops->init_epoch(mig, &epoch);
+	if (ret || epoch == migf->init_epoch)
+		return ret;
+	migf->init_epoch = epoch;
+	migf->init_next = 0;
+	bitmap_zero(migf->pending, migf->npages);
+	/* what is buffered must be read first: it counts as initial too */
+	migf->buf_initial = true;
+	migf->reinit = true;
+	trace_refaccel_reinit(migf->devname, epoch);
+	return 0;
+}
+
 /* Pages ahead of the initial pass will be read by it: no need to resend. */
 static int vmig_save_sync(struct vmig_file *migf)
 {
@@ -353,6 +441,9 @@ static int vmig_save_sync(struct vmig_file *migf)
 	if (!migf->npages)
 		return 0;
 	ret = migf->mig->ops->mem_track_sync(migf->mig, migf->pending);
+	if (ret)
+		return ret;
+	ret = vmig_save_reinit_check(migf);
 	if (ret)
 		return ret;
 	if (migf->init_next < migf->npages)
@@ -418,22 +509,24 @@ static int vmig_save_next(struct vmig_file *migf)
 		migf->hdr_done = true;
 		return 0;
 	}
+	first = find_first_bit(migf->pending, migf->npages);
+	if (migf->init_next >= migf->npages && first >= migf->npages &&
+	    migf->phase == VMIG_SAVE_PRECOPY) {
+		ret = vmig_save_sync(migf);
+		if (ret)
+			return ret;
+		first = find_first_bit(migf->pending, migf->npages);
+	}
 	/* Pages count as sent only once read: a failed read loses none. */
 	if (migf->init_next < migf->npages) {
+		/* a restarted initial pass (REINIT) is initial data again */
+		migf->buf_initial = true;
 		first = migf->init_next;
 		last = min(first + vmig_pages_per_rec(migf), migf->npages);
 		ret = vmig_encode_mem(migf, first, last - first);
 		if (!ret)
 			migf->init_next = last;
 		return ret;
-	}
-
-	first = find_first_bit(migf->pending, migf->npages);
-	if (first >= migf->npages && migf->phase == VMIG_SAVE_PRECOPY) {
-		ret = vmig_save_sync(migf);
-		if (ret)
-			return ret;
-		first = find_first_bit(migf->pending, migf->npages);
 	}
 	if (first < migf->npages) {
 		last = find_next_zero_bit(migf->pending, migf->npages, first);
@@ -603,7 +696,12 @@ static long vmig_precopy_info(struct vmig_file *migf, void __user *arg)
 		unread_init = migf->npages - migf->init_next;
 	dirty = bitmap_weight(migf->pending, migf->npages);
 
+	/* v1: flags stay 0; v2: REINIT once per restart of the pass */
 	info.flags = 0;
+	if (migf->reinit && vmig_precopy_v2(migf->mig)) {
+		info.flags |= VFIO_PRECOPY_INFO_REINIT;
+		migf->reinit = false;
+	}
 	info.initial_bytes = vmig_mem_rec_bytes(migf->lim.page_size, unread_init);
 	if (!migf->hdr_done)
 		info.initial_bytes += sizeof(struct vmig_stream_hdr);
@@ -682,6 +780,9 @@ static struct file *vmig_start_saving(struct vmig_device *mig, bool precopy)
 	if (precopy) {
 		migf->phase = VMIG_SAVE_PRECOPY;
 		ret = migf->npages ? mig->ops->mem_track_start(mig) : 0;
+		/* the epoch the initial pass is valid in */
+		if (!ret && migf->npages && mig->ops->init_epoch)
+			ret = mig->ops->init_epoch(mig, &migf->init_epoch);
 	} else {
 		ret = vmig_save_finalize(mig, migf, false);
 	}
@@ -924,7 +1025,8 @@ static int vmig_apply(struct vmig_device *mig)
 	if (mig->info.mem_size) {
 		ret = mig->ops->mem_write(mig, 0, migf->shadow,
 					  mig->info.mem_size);
-		if (ret) {
+		/* a reset overtook it: RUNNING, not ERROR (vmig_set_state()) */
+		if (ret && ret != -EAGAIN) {
 			dev_err(vmig_dev(mig),
 				"device memory restore failed after state load (%d): device in ERROR\n",
 				ret);
@@ -1089,7 +1191,8 @@ struct file *vmig_set_state(struct vmig_device *mig,
 	int ret;
 
 	vmig_state_lock(mig);
-	gen = READ_ONCE(mig->reset_gen);
+	/* the reset count the operations check against */
+	gen = mig->locked_gen;
 	if (!mig->usable) {
 		res = ERR_PTR(-EOPNOTSUPP);
 	} else if (mig->state == VFIO_DEVICE_STATE_ERROR &&
@@ -1101,6 +1204,9 @@ struct file *vmig_set_state(struct vmig_device *mig,
 		res = ERR_PTR(-EINVAL);
 	}
 	while (!IS_ERR(res) && mig->state != new_state) {
+		/* overtaken by a reset: no further arc (EAGAIN below) */
+		if (READ_ONCE(mig->reset_gen) != gen)
+			break;
 		ret = vfio_mig_get_next_state(mig->vdev, mig->state, new_state,
 					      &next);
 		if (ret) {
@@ -1117,6 +1223,12 @@ struct file *vmig_set_state(struct vmig_device *mig,
 			vmig_count_failure(&mig->stats, PTR_ERR(res));
 		else if (res)
 			mig->stats.sessions++;
+		/*
+		 * A reset overtook the arc: the device is RUNNING again (below),
+		 * so an ERROR or an undo the arc could not make is moot.
+		 */
+		if (IS_ERR(res) && READ_ONCE(mig->reset_gen) != gen)
+			break;
 		if (IS_ERR(res)) {
 			/* A VMM may reset the device for this: always say it. */
 			dev_warn_ratelimited(vmig_dev(mig),
@@ -1219,6 +1331,24 @@ void vmig_set_quiesce(struct vmig_device *mig, unsigned int timeout_ms,
 	vmig_state_unlock(mig);
 }
 
+/*
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 SET, where the vfio core passes it
+ * to the driver (before 7.x): the same rules as the 7.x core's handler.
+ * The opt-in lasts until the device is closed.
+ */
+int vmig_feature_precopy_v2(struct vmig_device *mig, u32 flags, size_t argsz)
+{
+	int ret;
+
+	if (!mig->usable || !(VMIG_FLAGS & VFIO_MIGRATION_PRE_COPY))
+		return -EINVAL;
+	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_SET, 0);
+	if (ret != 1)
+		return ret;
+	WRITE_ONCE(mig->precopy_v2, true);
+	return 0;
+}
+
 /* ---- lifecycle ---- */
 
 void vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
@@ -1294,10 +1424,18 @@ void vmig_open(struct vmig_device *mig)
 			 info.dma_pgshift_max, info.dma_max_span);
 		info.dma_max_ranges = 0;
 	}
+	/* whatever the previous user or a failed close left behind */
+	ret = mig->ops->idle(mig);
+	if (ret) {
+		dev_err(vmig_dev(mig), "cannot return the migration block to idle (%d): migration refused\n",
+			ret);
+		goto out;
+	}
 	mig->info = info;
 	mig->quiesce_timeout_ms = READ_ONCE(mig->quiesce_default_ms);
 	mig->quiesce_park = false;
 	mig->last_quiesce = (struct vmig_quiesce_stat){};
+	WRITE_ONCE(mig->precopy_v2, false);
 	mig->usable = true;
 out:
 	vmig_state_unlock(mig);
@@ -1308,8 +1446,13 @@ void vmig_close(struct vmig_device *mig)
 	vmig_log_close(mig);
 	vmig_state_lock(mig);
 	vmig_end_sessions(mig);
+	/* the next user must find the function running, whatever we left */
+	if (mig->usable && mig->state != VFIO_DEVICE_STATE_RUNNING &&
+	    mig->ops->idle(mig))
+		dev_warn(vmig_dev(mig), "migration block not idle at close; the function reset of the close clears it\n");
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mig->usable = false;
+	WRITE_ONCE(mig->precopy_v2, false);
 	vmig_state_unlock(mig);
 }
 

@@ -80,12 +80,17 @@ struct vmig_stats {
  * @reset_lock: protects @deferred_reset and @reset_gen updates
  * @deferred_reset: a reset happened; the next @state_mutex holder acts on it
  * @reset_gen: resets seen, read locklessly by sessions
+ * @locked_gen: @reset_gen as the holder of @state_mutex last acted on it
+ *	(see vmig_reset_overtook())
  * @saving: session of the saving group (holds a file reference)
  * @resuming: RESUMING session (holds a file reference)
  * @quiesce_default_ms: @quiesce_timeout_ms of each new open (sysfs)
  * @quiesce_timeout_ms: bound on each quiesce of this open (private uAPI)
  * @quiesce_park: park executing work instead of draining it (this open)
  * @last_quiesce: how the last quiesce of this open went
+ * @precopy_v2: the user opted in to VFIO_PRECOPY_INFO_REINIT on this open,
+ *	where the vfio core leaves VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 to
+ *	the driver (before 7.x; the 7.x core keeps the opt-in itself)
  * @usable: the open device supports migration (set by vmig_open())
  * @log: DMA logging (dirty.c), with its own lock
  * @stats: counters; updated under @state_mutex, except @bytes_* (the
@@ -101,12 +106,14 @@ struct vmig_device {
 	spinlock_t reset_lock;		/* see kernel-doc above */
 	bool deferred_reset;
 	u32 reset_gen;
+	u32 locked_gen;
 	struct vmig_file *saving;
 	struct vmig_file *resuming;
 	unsigned int quiesce_default_ms;
 	unsigned int quiesce_timeout_ms;
 	bool quiesce_park;
 	struct vmig_quiesce_stat last_quiesce;
+	bool precopy_v2;
 	bool usable;
 	struct vmig_log log;
 	struct vmig_stats stats;
@@ -119,6 +126,7 @@ void vmig_uninit(struct vmig_device *mig);
 void vmig_open(struct vmig_device *mig);
 void vmig_close(struct vmig_device *mig);
 void vmig_reset_done(struct vmig_device *mig);
+bool vmig_reset_overtook(struct vmig_device *mig);
 void vmig_debugfs_init(struct vmig_device *mig, struct dentry *parent);
 void vmig_debugfs_exit(struct vmig_device *mig);
 
@@ -131,5 +139,6 @@ void vmig_get_quiesce(struct vmig_device *mig, unsigned int *timeout_ms,
 		      bool *park, struct vmig_quiesce_stat *last);
 void vmig_set_quiesce(struct vmig_device *mig, unsigned int timeout_ms,
 		      bool park);
+int vmig_feature_precopy_v2(struct vmig_device *mig, u32 flags, size_t argsz);
 
 #endif /* VMIG_H */

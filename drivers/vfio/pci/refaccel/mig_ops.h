@@ -10,11 +10,19 @@
  *
  * Operations may sleep and return 0 or a negative errno after logging why
  * with dev_err().  All are called with the core's state mutex held, except
- * @mem_read and @mem_track_sync: data_fd reads call those with only their
- * session's mutex, so they may run concurrently with an arc's quiesce or
- * freeze and must not share device registers with them.  The @dma_track_*
- * operations are called with the DMA log's mutex (dirty.c) instead, while
- * arcs and sessions may run: they use only the tracker's own registers.
+ * @mem_read, @mem_track_sync and @init_epoch: data_fd reads call those with
+ * only their session's mutex, so they may run concurrently with an arc's
+ * quiesce or freeze and must not share device registers with them.  The
+ * @dma_track_* operations are called with the DMA log's mutex (dirty.c)
+ * instead, while arcs and sessions may run: they use only the tracker's own
+ * registers.
+ *
+ * A reset of the function may come while an operation waits to reach the
+ * device (the reset holds what the operation needs, vfio-pci's
+ * memory_lock).  An operation called with the state mutex held must then
+ * not touch the freshly reset function: once it holds that lock it asks
+ * vmig_reset_overtook() and, if so, returns -EAGAIN untouched.  The core
+ * puts the function back to idle (@idle) when it acts on the reset.
  */
 #ifndef VMIG_OPS_H
 #define VMIG_OPS_H
@@ -90,6 +98,10 @@ struct vmig_dma_run {
 /**
  * struct vmig_dev_ops - device operations called by the migration core
  * @get_info: fill @info; called once when the device is opened
+ * @idle: put the migration block back where a device reset leaves it: not
+ *	quiesced, not frozen, SRAM tracking off, no saved state held; the DMA
+ *	dirty tracker is left alone (the DMA log owns it).  Called at open,
+ *	at close and after a reset, so it must work on any function state
  * @quiesce: stop initiating DMA (including peer-to-peer) and interrupts and
  *	finish or park in-flight work; MMIO, including peer writes into the
  *	device's BARs, keeps working.  Give up with -ETIMEDOUT after
@@ -107,6 +119,10 @@ struct vmig_dma_run {
  *	(the core holds the saving session's mutex around it)
  * @mem_track_sync: OR the pages written since the last sync into @bitmap
  *	(one bit per @info.mem_page_size) and clear them in the device
+ * @init_epoch: optional: read a count that changes whenever the device
+ *	voids what a destination pre-loaded from the initial pass (a function
+ *	reset by the device's own driver clears its memory); called like
+ *	@mem_track_sync, only for a user that can be told (PRECOPY_INFOv2)
  * @mem_read: copy device memory at @off into @buf
  * @mem_write: copy @buf into device memory at @off
  * @dma_track_start: track every write the device makes to host memory in
@@ -122,6 +138,7 @@ struct vmig_dma_run {
  */
 struct vmig_dev_ops {
 	int (*get_info)(struct vmig_device *mig, struct vmig_dev_info *info);
+	int (*idle)(struct vmig_device *mig);
 	int (*quiesce)(struct vmig_device *mig, struct vmig_quiesce_args *args);
 	int (*unquiesce)(struct vmig_device *mig);
 	int (*freeze)(struct vmig_device *mig);
@@ -131,6 +148,7 @@ struct vmig_dev_ops {
 	int (*mem_track_start)(struct vmig_device *mig);
 	int (*mem_track_stop)(struct vmig_device *mig);
 	int (*mem_track_sync)(struct vmig_device *mig, unsigned long *bitmap);
+	int (*init_epoch)(struct vmig_device *mig, u32 *epoch);
 	int (*mem_read)(struct vmig_device *mig, u64 off, void *buf, size_t len);
 	int (*mem_write)(struct vmig_device *mig, u64 off, const void *buf,
 			 size_t len);

@@ -23,6 +23,7 @@
 #include <linux/pci.h>
 #include <linux/sched/signal.h>
 
+#include "compat.h"
 #include "refaccel.h"
 
 static struct refaccel_vfio_device *to_rv(struct vmig_device *mig)
@@ -153,6 +154,26 @@ static void rv_access_end(struct refaccel_vfio_device *rv, struct rv_access *a)
 	up_write(&core->memory_lock);
 }
 
+/*
+ * The access window of an operation the core calls with its state mutex
+ * held (the arcs): if the function was reset while the operation waited
+ * for memory_lock, it is left untouched and the operation fails with
+ * -EAGAIN; the core then returns it to idle (refaccel_idle()).
+ */
+static int rv_arc_begin(struct refaccel_vfio_device *rv, struct rv_access *a)
+{
+	int ret = rv_access_begin(rv, a);
+
+	if (ret)
+		return ret;
+	if (vmig_reset_overtook(&rv->mig)) {
+		rv_access_end(rv, a);
+		dev_dbg(rv_dev(rv), "function reset while a migration step waited for it: step dropped\n");
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 /* Register accessors: only inside an access window. */
 static u32 rv_read(struct refaccel_vfio_device *rv, u32 reg)
 {
@@ -184,6 +205,21 @@ static void rv_update(struct refaccel_vfio_device *rv, u32 reg, u32 clear,
 	rv_write(rv, reg, (rv_read(rv, reg) & ~clear) | set);
 }
 
+/* The core's kernel mapping of @bar, for the driver's own accesses. */
+static int rv_map_bar(struct refaccel_vfio_device *rv, unsigned int bar,
+		      void __iomem **map)
+{
+	void __iomem *io = refaccel_compat_bar_iomap(&rv->core_device, bar);
+
+	if (IS_ERR(io)) {
+		dev_err(rv_dev(rv), "cannot map BAR%u for migration: %ld\n",
+			bar, PTR_ERR(io));
+		return PTR_ERR(io);
+	}
+	*map = io;
+	return 0;
+}
+
 static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
@@ -192,16 +228,11 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	struct rv_access a;
 	int ret;
 
-	ret = vfio_pci_core_setup_barmap(&rv->core_device, REFACCEL_BAR_REGS);
+	ret = rv_map_bar(rv, REFACCEL_BAR_REGS, &rv->regs);
 	if (!ret)
-		ret = vfio_pci_core_setup_barmap(&rv->core_device,
-						 REFACCEL_BAR_SRAM);
-	if (ret) {
-		dev_err(rv_dev(rv), "cannot map BARs for migration: %d\n", ret);
+		ret = rv_map_bar(rv, REFACCEL_BAR_SRAM, &rv->sram);
+	if (ret)
 		return ret;
-	}
-	rv->regs = rv->core_device.barmap[REFACCEL_BAR_REGS];
-	rv->sram = rv->core_device.barmap[REFACCEL_BAR_SRAM];
 
 	ret = rv_access_begin(rv, &a);
 	if (ret)
@@ -213,14 +244,11 @@ static int refaccel_get_info(struct vmig_device *mig, struct vmig_dev_info *info
 	max = rv_read(rv, REFACCEL_REG_MIG_STATE_MAX);
 	compat = rv_read(rv, REFACCEL_REG_MIG_COMPAT_ID);
 	/*
-	 * A new user starts from a clean migration block even on a function
-	 * whose reset did not work: never quiesced, frozen or tracking.
+	 * A new user starts without the previous one's DMA tracking even on a
+	 * function whose reset did not work (the rest: refaccel_idle()).
 	 */
-	if (refaccel_caps_migratable(caps)) {
-		rv_write(rv, REFACCEL_REG_MIG_CTRL, 0);
-		rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+	if (refaccel_caps_migratable(caps))
 		rv_write(rv, REFACCEL_REG_DT_CTRL, 0);
-	}
 	if (caps & REFACCEL_CAP_DMA_DIRTY) {
 		dt_ranges = rv_read(rv, REFACCEL_REG_DT_MAX_RANGES);
 		dt_span = rv_read64(rv, REFACCEL_REG_DT_MAX_SPAN_LO);
@@ -301,7 +329,7 @@ static int refaccel_quiesce(struct vmig_device *mig,
 		set |= REFACCEL_MIG_CTRL_ABORT_PRI;
 	if (args->park)
 		set |= REFACCEL_MIG_CTRL_PARK;
-	ret = rv_access_begin(rv, &a);
+	ret = rv_arc_begin(rv, &a);
 	if (ret)
 		return ret;
 	rv_update(rv, REFACCEL_REG_MIG_CTRL, 0, set);
@@ -341,7 +369,7 @@ static int refaccel_mig_ctrl(struct refaccel_vfio_device *rv, u32 clear,
 	struct rv_access a;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = rv_arc_begin(rv, &a);
 	if (ret)
 		return ret;
 	rv_update(rv, REFACCEL_REG_MIG_CTRL, clear, set);
@@ -451,7 +479,7 @@ static int refaccel_state_save(struct vmig_device *mig, void *buf, size_t *len)
 	u32 size, word, i;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = rv_arc_begin(rv, &a);
 	if (ret)
 		return ret;
 	rv_write(rv, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_SAVE);
@@ -484,7 +512,7 @@ static int refaccel_state_load(struct vmig_device *mig, const void *buf,
 	u32 word, i;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = rv_arc_begin(rv, &a);
 	if (ret)
 		return ret;
 	rv_write(rv, REFACCEL_REG_MIG_STATE_SIZE, len);
@@ -531,13 +559,45 @@ static void refaccel_dirty_collect(struct refaccel_vfio_device *rv,
 	}
 }
 
+/*
+ * The migration block as a device reset leaves it: every MIG_CTRL request
+ * withdrawn (the function thaws and runs its parked work), SRAM tracking
+ * off and its bitmap dropped, the state window discarded.  Checked: a
+ * function still quiesced or frozen afterwards is not where the FSM is.
+ */
+static int refaccel_idle(struct vmig_device *mig)
+{
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	const u32 busy = REFACCEL_MIG_STATUS_QUIESCED | REFACCEL_MIG_STATUS_FROZEN;
+	struct rv_access a;
+	u32 status;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	rv_write(rv, REFACCEL_REG_MIG_CTRL, 0);
+	rv_write(rv, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
+	if (rv->sram_size)
+		refaccel_dirty_collect(rv, NULL);
+	rv_write(rv, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_DISCARD);
+	status = rv_read(rv, REFACCEL_REG_MIG_STATUS);
+	rv_access_end(rv, &a);
+	if (status & busy) {
+		dev_err(rv_dev(rv), "migration block does not return to idle (status %#x)\n",
+			status);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int refaccel_mem_track_start(struct vmig_device *mig)
 {
 	struct refaccel_vfio_device *rv = to_rv(mig);
 	struct rv_access a;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = rv_arc_begin(rv, &a);
 	if (ret)
 		return ret;
 	/* Enable first, then drop whatever was logged before: clean start. */
@@ -553,7 +613,7 @@ static int rv_write_once(struct refaccel_vfio_device *rv, u32 reg, u32 val)
 	struct rv_access a;
 	int ret;
 
-	ret = rv_access_begin(rv, &a);
+	ret = rv_arc_begin(rv, &a);
 	if (ret)
 		return ret;
 	rv_write(rv, reg, val);
@@ -577,6 +637,21 @@ static int refaccel_mem_track_sync(struct vmig_device *mig,
 	if (ret)
 		return ret;
 	refaccel_dirty_collect(rv, bitmap);
+	rv_access_end(rv, &a);
+	return 0;
+}
+
+/* Function resets by the guest's driver: each one clears the SRAM. */
+static int refaccel_init_epoch(struct vmig_device *mig, u32 *epoch)
+{
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	struct rv_access a;
+	int ret;
+
+	ret = rv_access_begin(rv, &a);
+	if (ret)
+		return ret;
+	*epoch = rv_read(rv, REFACCEL_REG_MIG_FN_RESETS);
 	rv_access_end(rv, &a);
 	return 0;
 }
@@ -615,7 +690,7 @@ static int refaccel_mem_write(struct vmig_device *mig, u64 off,
 	while (len) {
 		size_t n = min_t(size_t, len, SZ_1M);
 
-		ret = rv_access_begin(rv, &a);
+		ret = rv_arc_begin(rv, &a);
 		if (ret)
 			return ret;
 		memcpy_toio(rv->sram + off, buf, n);
@@ -771,6 +846,7 @@ out:
 
 const struct vmig_dev_ops refaccel_vmig_ops = {
 	.get_info	= refaccel_get_info,
+	.idle		= refaccel_idle,
 	.quiesce	= refaccel_quiesce,
 	.unquiesce	= refaccel_unquiesce,
 	.freeze		= refaccel_freeze,
@@ -780,6 +856,7 @@ const struct vmig_dev_ops refaccel_vmig_ops = {
 	.mem_track_start = refaccel_mem_track_start,
 	.mem_track_stop	= refaccel_mem_track_stop,
 	.mem_track_sync	= refaccel_mem_track_sync,
+	.init_epoch	= refaccel_init_epoch,
 	.mem_read	= refaccel_mem_read,
 	.mem_write	= refaccel_mem_write,
 	.dma_track_start = refaccel_dma_track_start,

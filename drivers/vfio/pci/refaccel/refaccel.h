@@ -66,6 +66,9 @@ ssize_t refaccel_write(struct vfio_device *core_vdev, const char __user *buf,
 int refaccel_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma);
 long refaccel_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 		    unsigned long arg);
+int refaccel_get_region_info_caps(struct vfio_device *core_vdev,
+				  struct vfio_region_info *info,
+				  struct vfio_info_cap *caps);
 
 static inline struct refaccel_vfio_device *
 to_refaccel_vdev(struct vfio_device *core_vdev)

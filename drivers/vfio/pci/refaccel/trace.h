@@ -108,6 +108,21 @@ TRACE_EVENT(refaccel_record,
 		      __entry->len)
 );
 
+/*
+ * PRE_COPY: the device voided the initial data (epoch @epoch); its pass
+ * starts again, announced to the user as VFIO_PRECOPY_INFO_REINIT.
+ */
+TRACE_EVENT(refaccel_reinit,
+	    TP_PROTO(const char *dev, u32 epoch),
+	    TP_ARGS(dev, epoch),
+	    TP_STRUCT__entry(__string(dev, dev)
+			     __field(u32, epoch)),
+	    TP_fast_assign(__assign_str(dev);
+			   __entry->epoch = epoch;),
+	    TP_printk("%s initial data void (epoch %u): initial pass again",
+		      __get_str(dev), __entry->epoch)
+);
+
 TRACE_EVENT(refaccel_reset,
 	    TP_PROTO(const char *dev, u32 gen),
 	    TP_ARGS(dev, gen),
