@@ -132,10 +132,10 @@ static inline int env_open(struct mig_env *e, struct vu_iommu *iommu,
 	}
 	if (ret)
 		return ret;
-	e->lim.compat_id = ra_rd(&e->dev, REFACCEL_REG_MIG_COMPAT_ID);
+	e->lim.compat_id = ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID));
 	e->lim.mem_size = ra_rd(&e->dev, REFACCEL_REG_SRAM_SIZE);
-	e->lim.page_size = ra_rd(&e->dev, REFACCEL_REG_SRAM_DIRTY_PGSIZE);
-	e->lim.state_max = ra_rd(&e->dev, REFACCEL_REG_MIG_STATE_MAX);
+	e->lim.page_size = ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_SRAM_DIRTY_PGSIZE));
+	e->lim.state_max = ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATE_MAX));
 
 	ret = ra_ring_setup(&e->dev, iommu, &e->ring, 64, 64);
 	if (ret)

@@ -1019,8 +1019,8 @@ TEST_F_TIMEOUT(fsm, concurrent_read_vs_state_changes, 900)
 			ret = mig_set_state(VDEV, S_PRE_COPY_P2P, NULL);
 			EXPECT_EQ(0, ret) TH_LOG("round %d: -> PRE_COPY_P2P: %s (MIG_CTRL 0x%x MIG_STATUS 0x%x)",
 						 round, strerror(-ret),
-						 ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL),
-						 ra_rd(&e->dev, REFACCEL_REG_MIG_STATUS));
+						 ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)),
+						 ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS)));
 			if (end == 4 && t == toggles / 2)
 				break;	/* reset while in PRE_COPY_P2P */
 			usleep(ra_rand(&rng) % 3000);
@@ -1279,7 +1279,7 @@ TEST_F_TIMEOUT(fsm, quiesce_timeout, T_TIMEOUT)
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEDOUT, q.last_result);
 	EXPECT_LE((uint32_t)tmo * 1000u, q.last_us) TH_LOG("gave up before the bound");
 	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
-	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("quiesce request not withdrawn");
 	ASSERT_EQ(0, env_work(e));
 
@@ -1370,7 +1370,7 @@ TEST_F_TIMEOUT(fsm, quiesce_delay, T_TIMEOUT)
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEDOUT, q.last_result);
 	EXPECT_LE(tmo * 1000u, q.last_us) TH_LOG("gave up before the bound");
 	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
-	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("quiesce request not withdrawn");
 	ASSERT_EQ(0, env_work(e));
 	ra_wr(&e->dev, REFACCEL_REG_TEST_QUIESCE_DELAY, 0);
@@ -1647,7 +1647,7 @@ TEST_F_TIMEOUT(fsm, quiesce_timeout_retry, T_TIMEOUT)
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEDOUT, q.last_result);
 	EXPECT_LE(short_ms * 1000u, q.last_us) TH_LOG("gave up before the bound");
 	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
-	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("quiesce request not withdrawn");
 	ASSERT_EQ(0, ra_wait_cpl(&e->ring, &cpl, e->tmo));
 	EXPECT_EQ(d.tag, cpl.tag);
@@ -1721,7 +1721,7 @@ TEST_F_TIMEOUT(fsm, quiesce_park, T_TIMEOUT)
 	       op_ns / 1000000, q.last_us, q.last_in_flight);
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_OK, q.last_result);
 	EXPECT_EQ(1u, q.last_in_flight);
-	EXPECT_EQ(1u, ra_rd(&e->dev, REFACCEL_REG_MIG_PARKED));
+	EXPECT_EQ(1u, ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_PARKED)));
 	EXPECT_EQ(0u, *(uint32_t *)e->dst.va) TH_LOG("a parked op was performed");
 	EXPECT_EQ(0, ra_reap(&e->ring, &cpl)) TH_LOG("a parked op completed");
 	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
@@ -1758,10 +1758,10 @@ TEST_F_TIMEOUT(fsm, quiesce_killable, T_TIMEOUT)
 
 	/* the child is inside the arc once the quiesce was requested */
 	t0 = now_ms();
-	while (!(ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+	while (!(ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		 REFACCEL_MIG_CTRL_QUIESCE) && now_ms() - t0 < 10000)
 		usleep(1000);
-	EXPECT_NE(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+	EXPECT_NE(0u, ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("the child never started the quiesce");
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -1773,7 +1773,7 @@ TEST_F_TIMEOUT(fsm, quiesce_killable, T_TIMEOUT)
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_KILLED, q.last_result);
 	EXPECT_GT(q.timeout_ms * 1000u, q.last_us);
 	EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
-	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_REG_MIG_CTRL) &
+	EXPECT_EQ(0u, ra_rd(&e->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("quiesce request not withdrawn");
 	ra_wr(&e->dev, REFACCEL_REG_TEST_FLAGS, 0);
 	ASSERT_EQ(0, env_work(e));

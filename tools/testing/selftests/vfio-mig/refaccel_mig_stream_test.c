@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -1890,31 +1892,60 @@ FIXTURE_TEARDOWN(hostile)
 	pair_teardown(&self->f);
 }
 
+/*
+ * A 4-byte read or write of BAR0 at @off through the device fd itself, not
+ * vfio_util's checked accessors (which stop at the region's size before
+ * the kernel sees it): 0, or -errno.
+ */
+static int bar0_raw(struct vu_device *d, uint64_t off, uint32_t *val,
+		    bool write)
+{
+	uint64_t pos = d->regions[REFACCEL_BAR_REGS].info.offset + off;
+	ssize_t n;
+
+	n = write ? pwrite(d->fd, val, 4, pos) : pread(d->fd, val, 4, pos);
+	if (n < 0)
+		return -errno;
+	return n == 4 ? 0 : -EIO;
+}
+
+/* An access of the hidden block must fail as beyond the region. */
+#define EXPECT_HIDDEN(d, reg, write) do {				\
+	uint32_t _v = 0xdeadbeef;					\
+									\
+	EXPECT_EQ(-EINVAL, bar0_raw(d, reg, &_v, write))		\
+		TH_LOG("%s of hidden BAR0 0x%x not refused",		\
+		       (write) ? "write" : "read", (unsigned int)(reg));	\
+} while (0)
+
 static void hostile_act(struct __test_metadata *_metadata, struct mig_env *a,
 			enum hostile_act act)
 {
-	uint32_t v;
+	struct vu_device *d = &a->dev.vdev;
 
 	switch (act) {
 	case H_READ_DIRTY:
-		for (int i = 0; i < 64; i++) {
-			v = ra_rd(&a->dev, REFACCEL_REG_SRAM_DIRTY_DATA);
-			EXPECT_EQ(0u, v) TH_LOG("SRAM_DIRTY_DATA visible to the user");
-		}
+		for (int i = 0; i < 64; i++)
+			EXPECT_HIDDEN(d, REFACCEL_REG_SRAM_DIRTY_DATA, false);
+		/* the mirror never clears: the bitmap word is not mirrored */
+		EXPECT_EQ(0u, ra_rd(&a->dev,
+				    REFACCEL_MIG_MIRROR(REFACCEL_REG_SRAM_DIRTY_DATA)));
 		break;
 	case H_WRITE_DIRTY:
-		ra_wr(&a->dev, REFACCEL_REG_SRAM_DIRTY_CTRL, 0);
-		ra_wr(&a->dev, REFACCEL_REG_SRAM_DIRTY_INDEX, 5);
+		EXPECT_HIDDEN(d, REFACCEL_REG_SRAM_DIRTY_CTRL, true);
+		EXPECT_HIDDEN(d, REFACCEL_REG_SRAM_DIRTY_INDEX, true);
+		/* the mirror is read-only */
+		ra_wr(&a->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_SRAM_DIRTY_CTRL), 0);
 		EXPECT_EQ((uint32_t)REFACCEL_SRAM_DIRTY_ENABLE,
-			  ra_rd(&a->dev, REFACCEL_REG_SRAM_DIRTY_CTRL))
+			  ra_rd(&a->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_SRAM_DIRTY_CTRL)))
 			TH_LOG("the user switched SRAM dirty tracking off");
 		break;
 	case H_WRITE_WINDOW:
-		ra_wr(&a->dev, REFACCEL_REG_MIG_STATE_OFFSET, 0);
+		EXPECT_HIDDEN(d, REFACCEL_REG_MIG_STATE_OFFSET, true);
 		for (int i = 0; i < 16; i++)
-			ra_wr(&a->dev, REFACCEL_REG_MIG_STATE_DATA, 0xdeadbeef);
-		ra_wr(&a->dev, REFACCEL_REG_MIG_CMD, REFACCEL_MIG_CMD_DISCARD);
-		EXPECT_EQ(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_STATE_DATA));
+			EXPECT_HIDDEN(d, REFACCEL_REG_MIG_STATE_DATA, true);
+		EXPECT_HIDDEN(d, REFACCEL_REG_MIG_CMD, true);
+		EXPECT_HIDDEN(d, REFACCEL_REG_MIG_STATE_DATA, false);
 		break;
 	case H_CTRL_RESET:
 		ra_wr(&a->dev, REFACCEL_REG_CTRL, REFACCEL_CTRL_RESET);
@@ -1960,53 +1991,109 @@ TEST_F_TIMEOUT(hostile, unquiesce_refused, T_TIMEOUT)
 	struct mig_env *a = A(&self->f);
 
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, VFIO_DEVICE_STATE_RUNNING_P2P, NULL));
-	ra_wr(&a->dev, REFACCEL_REG_MIG_CTRL, 0);
-	EXPECT_NE(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_CTRL) &
+	EXPECT_HIDDEN(&a->dev.vdev, REFACCEL_REG_MIG_CTRL, true);
+	ra_wr(&a->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL), 0);
+	EXPECT_NE(0u, ra_rd(&a->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) &
 		  REFACCEL_MIG_CTRL_QUIESCE) TH_LOG("the user unquiesced the device");
-	EXPECT_NE(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_STATUS) &
+	EXPECT_NE(0u, ra_rd(&a->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS)) &
 		  REFACCEL_MIG_STATUS_QUIESCED);
 	ASSERT_EQ(0, mig_set_state(&a->dev.vdev, S_RUNNING, NULL));
-	EXPECT_EQ(0u, ra_rd(&a->dev, REFACCEL_REG_MIG_CTRL));
+	EXPECT_EQ(0u, ra_rd(&a->dev, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)));
 	ASSERT_EQ(0, env_work(a));
 }
 
 /*
- * REGION_INFO and mmap keep the user out of the migration block, and no
- * VMM maps the MSI-X BAR.
+ * REGION_INFO, read/write, mmap and ioeventfd keep the user out of the
+ * migration block: BAR0 is its lower half, mappable whole (libvfio and
+ * QEMU map a region with the MMAP flag in one piece), and nothing reaches
+ * beyond it.  No VMM maps the MSI-X BAR.  Its own fixture: one run, not
+ * one per hostile act.
  */
-TEST_F_TIMEOUT(hostile, bar0_sparse_mmap, T_TIMEOUT)
+FIXTURE(bar0) {
+	struct pair_env f;
+};
+
+FIXTURE_SETUP(bar0)
+{
+	pair_setup(_metadata, &self->f, false);
+}
+
+FIXTURE_TEARDOWN(bar0)
+{
+	pair_teardown(&self->f);
+}
+
+TEST_F_TIMEOUT(bar0, user_half, T_TIMEOUT)
 {
 	struct vu_device *d = &A(&self->f)->dev.vdev;
 	struct vu_region *r = &d->regions[REFACCEL_BAR_REGS];
 	long pg = sysconf(_SC_PAGESIZE);
+	struct vfio_device_ioeventfd ev = {
+		.argsz = sizeof(ev),
+		.flags = VFIO_DEVICE_IOEVENTFD_32,
+		.data = 0,
+	};
+	uint32_t v[2];
+	int efd;
 	void *p;
 
 	ASSERT_TRUE(r->valid);
+	EXPECT_EQ((uint64_t)REFACCEL_REGS_USER_SIZE, r->info.size);
 	EXPECT_NE(0u, r->info.flags & VFIO_REGION_INFO_FLAG_MMAP);
-	EXPECT_NE(0u, r->info.flags & VFIO_REGION_INFO_FLAG_CAPS);
-	EXPECT_LT(0, r->nr_areas) TH_LOG("no part of BAR0 is mmapped");
-	for (int i = 0; i < r->nr_areas; i++) {
-		TH_LOG("BAR0 mmap area %d: 0x%llx+0x%llx", i,
-		       (unsigned long long)r->areas[i].offset,
-		       (unsigned long long)r->areas[i].size);
-		EXPECT_TRUE(r->areas[i].offset + r->areas[i].size <=
-			    REFACCEL_MIG_BLOCK_OFFSET ||
-			    r->areas[i].offset >= REFACCEL_MIG_BLOCK_OFFSET +
-			    REFACCEL_MIG_BLOCK_SIZE);
-	}
-	/* the block's page, and the whole BAR in one go */
+	EXPECT_EQ(0u, r->info.flags & VFIO_REGION_INFO_FLAG_CAPS)
+		TH_LOG("BAR0 has capabilities (a sparse mmap?)");
+
+	/* the whole region in one mapping, the way libvfio maps it */
+	p = mmap(NULL, r->info.size, PROT_READ, MAP_SHARED, d->fd,
+		 r->info.offset);
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("whole-BAR0 mmap: %s", strerror(errno));
+	EXPECT_EQ((uint32_t)REFACCEL_ID_MAGIC, *(volatile uint32_t *)p);
+	EXPECT_EQ(ra_rd(&A(&self->f)->dev,
+			REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)),
+		  *(volatile uint32_t *)((char *)p +
+			REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)));
+	munmap(p, r->info.size);
+
+	/* the block's page, and more than the region */
 	p = mmap(NULL, pg, PROT_READ, MAP_SHARED, d->fd,
-		 r->info.offset + (REFACCEL_MIG_BLOCK_OFFSET & ~(pg - 1)));
+		 r->info.offset + REFACCEL_MIG_BLOCK_OFFSET);
 	EXPECT_EQ(MAP_FAILED, p);
 	if (p != MAP_FAILED)
 		munmap(p, pg);
 	else
 		EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, r->info.size, PROT_READ, MAP_SHARED, d->fd,
+	p = mmap(NULL, 2 * r->info.size, PROT_READ, MAP_SHARED, d->fd,
 		 r->info.offset);
 	EXPECT_EQ(MAP_FAILED, p);
 	if (p != MAP_FAILED)
-		munmap(p, r->info.size);
+		munmap(p, 2 * r->info.size);
+
+	/* read/write: refused beyond the end, cut short across it */
+	EXPECT_HIDDEN(d, REFACCEL_REG_MIG_STATUS, false);
+	EXPECT_HIDDEN(d, REFACCEL_REG_MIG_CTRL, true);
+	EXPECT_EQ(4, pread(d->fd, v, sizeof(v),
+			   r->info.offset + REFACCEL_REGS_USER_SIZE - 4));
+
+	/* ioeventfd: none inside or across the block, one below it */
+	efd = eventfd(0, EFD_CLOEXEC);
+	ASSERT_LE(0, efd);
+	ev.fd = efd;
+	ev.offset = r->info.offset + REFACCEL_REG_MIG_CTRL;
+	EXPECT_EQ(-1, ioctl(d->fd, VFIO_DEVICE_IOEVENTFD, &ev))
+		TH_LOG("ioeventfd on MIG_CTRL accepted");
+	EXPECT_EQ(EINVAL, errno);
+	ev.offset = r->info.offset + REFACCEL_REGS_USER_SIZE - 4;
+	ev.flags = VFIO_DEVICE_IOEVENTFD_64;
+	EXPECT_EQ(-1, ioctl(d->fd, VFIO_DEVICE_IOEVENTFD, &ev))
+		TH_LOG("ioeventfd across the block's start accepted");
+	ev.offset = r->info.offset + REFACCEL_REG_TEST_FLAGS;
+	ev.flags = VFIO_DEVICE_IOEVENTFD_32;
+	ev.data = 0;
+	EXPECT_EQ(0, ioctl(d->fd, VFIO_DEVICE_IOEVENTFD, &ev))
+		TH_LOG("ioeventfd below the block: %s", strerror(errno));
+	ev.fd = -1;		/* and remove it again */
+	EXPECT_EQ(0, ioctl(d->fd, VFIO_DEVICE_IOEVENTFD, &ev));
+	close(efd);
 
 	/* The MSI-X BAR: read/write, never mapped (QEMU 10 sub-page bug) */
 	r = &d->regions[REFACCEL_BAR_MSIX];

@@ -354,7 +354,7 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 	struct mig_buf cold = { 0 }, pre = { 0 };
 	uint64_t initial, dirty, initial0;
 	const uint64_t rec_over = sizeof(struct vmig_rec_hdr) + sizeof(uint64_t);
-	uint32_t state_max = ra_rd(&self->a, REFACCEL_REG_MIG_STATE_MAX);
+	uint32_t state_max = ra_rd(&self->a, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATE_MAX));
 	size_t final_bytes, len_init, len_dirty, tail_max;
 	static uint8_t page[3][PAGE];
 	struct mig_rec_ref *recs;

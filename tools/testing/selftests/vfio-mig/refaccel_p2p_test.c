@@ -141,8 +141,8 @@ FIXTURE_SETUP(p2p)
 		TH_LOG("A and B must have the same SRAM size");
 	/* C and D are destinations only if compatible. */
 	for (i = 2; i < self->n; i++)
-		if (ra_rd(&self->dev[i], REFACCEL_REG_MIG_COMPAT_ID) !=
-		    ra_rd(&self->dev[0], REFACCEL_REG_MIG_COMPAT_ID)) {
+		if (ra_rd(&self->dev[i], REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)) !=
+		    ra_rd(&self->dev[0], REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID))) {
 			TH_LOG("%s: other compatibility id than A: not used as a destination",
 			       self->bdf[i]);
 			self->n = i;
@@ -428,7 +428,7 @@ TEST_F_TIMEOUT(p2p, p2p_quiesce_order, 900)
 	set_state(_metadata, A, VFIO_DEVICE_STATE_RUNNING_P2P, "A");
 	k = (int)ra_rd(A, REFACCEL_REG_CNT_COMPLETED);
 	fetched = ra_rd(A, REFACCEL_REG_CNT_FETCHED);
-	st = ra_rd(A, REFACCEL_REG_MIG_STATUS);
+	st = ra_rd(A, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS));
 	TH_LOG("at A's quiesce: %d of %d STOREs completed, %u fetched, SQ_HEAD %u, CQ %s",
 	       k, Q_N, fetched, ra_rd(A, REFACCEL_REG_SQ_HEAD),
 	       k == Q_CQ - 1 ? "full (A was blocked)" : "not full");
@@ -673,7 +673,7 @@ TEST_F_TIMEOUT(p2p, p2p_wrong_order_documented, 900)
 
 	/* The forbidden step: B stopped while A is RUNNING. */
 	set_state(_metadata, B, VFIO_DEVICE_STATE_STOP_COPY, "B (A still RUNNING)");
-	ASSERT_NE(0u, ra_rd(B, REFACCEL_REG_MIG_STATUS) & REFACCEL_MIG_STATUS_FROZEN);
+	ASSERT_NE(0u, ra_rd(B, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS)) & REFACCEL_MIG_STATUS_FROZEN);
 	w_regs_read(B, &before);
 
 	/* 3: A stores into the frozen B, before B's final part is read */
@@ -708,10 +708,10 @@ TEST_F_TIMEOUT(p2p, p2p_wrong_order_documented, 900)
 	}
 
 	/* What B's destination gets: the reference validator's image. */
-	lim.compat_id = ra_rd(B, REFACCEL_REG_MIG_COMPAT_ID);
+	lim.compat_id = ra_rd(B, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID));
 	lim.mem_size = self->sram_size;
-	lim.page_size = ra_rd(B, REFACCEL_REG_SRAM_DIRTY_PGSIZE);
-	lim.state_max = ra_rd(B, REFACCEL_REG_MIG_STATE_MAX);
+	lim.page_size = ra_rd(B, REFACCEL_MIG_MIRROR(REFACCEL_REG_SRAM_DIRTY_PGSIZE));
+	lim.state_max = ra_rd(B, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATE_MAX));
 	img = calloc(1, self->sram_size);
 	ASSERT_NE(NULL, img);
 	mig_stream_verify(s.p, s.len, &lim, NULL, &v, img);
@@ -901,7 +901,7 @@ TEST_F_TIMEOUT(p2p, p2p_quiesced_issues_no_dma, 600)
 	n_clock(_metadata, self);
 	n_check_idle(_metadata, self, &s0, target[0], canary, "A in RUNNING_P2P");
 	expect_state(_metadata, A, VFIO_DEVICE_STATE_RUNNING_P2P, "A");
-	ASSERT_NE(0u, ra_rd(A, REFACCEL_REG_MIG_STATUS) & REFACCEL_MIG_STATUS_QUIESCED);
+	ASSERT_NE(0u, ra_rd(A, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS)) & REFACCEL_MIG_STATUS_QUIESCED);
 	set_state(_metadata, A, VFIO_DEVICE_STATE_RUNNING, "A");
 	n_check_once(_metadata, self, &s0, d.tag, target[0], data,
 		     "A back from RUNNING_P2P");

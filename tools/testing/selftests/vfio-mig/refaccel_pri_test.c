@@ -893,9 +893,9 @@ TEST_F_TIMEOUT(pri, quiesce_aborts, T_TIMEOUT)
 	ASSERT_EQ(0, mig_quiesce_get(&d->vdev, &q));
 	TH_LOG("RUNNING -> RUNNING_P2P: %llu ms; driver: result %u, %u us, %u in flight; MIG_CTRL 0x%x",
 	       (unsigned long long)(vu_now_ms() - t0), q.last_result, q.last_us,
-	       q.last_in_flight, ra_rd(d, REFACCEL_REG_MIG_CTRL));
+	       q.last_in_flight, ra_rd(d, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)));
 	ASSERT_EQ((uint32_t)REFACCEL_QUIESCE_OK, q.last_result);
-	ASSERT_NE(0u, ra_rd(d, REFACCEL_REG_MIG_STATUS) & REFACCEL_MIG_STATUS_QUIESCED);
+	ASSERT_NE(0u, ra_rd(d, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS)) & REFACCEL_MIG_STATUS_QUIESCED);
 	ASSERT_EQ(s1.aborted + 1, ra_rd(d, REFACCEL_REG_PRI_ABORTED));
 	ASSERT_FALSE(ra_pri_pending(d, NULL)) TH_LOG("PRI_PENDING 0x%x after the abort",
 						     ra_rd(d, REFACCEL_REG_PRI_PENDING));
@@ -971,7 +971,7 @@ TEST_F_TIMEOUT(pri, no_abort_times_out, T_TIMEOUT)
 	expect_state(_metadata, d, VFIO_DEVICE_STATE_RUNNING);
 	ASSERT_EQ(0, mig_quiesce_get(&d->vdev, &q));
 	ASSERT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEDOUT, q.last_result);
-	ASSERT_EQ(0u, ra_rd(d, REFACCEL_REG_MIG_CTRL) & REFACCEL_MIG_CTRL_QUIESCE)
+	ASSERT_EQ(0u, ra_rd(d, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_CTRL)) & REFACCEL_MIG_CTRL_QUIESCE)
 		TH_LOG("quiesce request not withdrawn");
 	snap(d, &s2);
 	ASSERT_EQ(s1.pending, s2.pending) TH_LOG("PRI_PENDING 0x%x -> 0x%x across the failed arc",
@@ -1006,12 +1006,12 @@ static struct ra_dev *open_peer(struct __test_metadata *_metadata,
 		return NULL;
 	}
 	ASSERT_EQ(0, ra_reset(B));
-	if (ra_rd(B, REFACCEL_REG_MIG_COMPAT_ID) != ra_rd(A, REFACCEL_REG_MIG_COMPAT_ID) ||
+	if (ra_rd(B, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)) != ra_rd(A, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)) ||
 	    ra_rd(B, REFACCEL_REG_CAPS) != e->caps) {
 		TH_LOG("%s: CAPS 0x%x compat 0x%x, A's 0x%x 0x%x: not a destination",
 		       B->vdev.bdf, ra_rd(B, REFACCEL_REG_CAPS),
-		       ra_rd(B, REFACCEL_REG_MIG_COMPAT_ID), e->caps,
-		       ra_rd(A, REFACCEL_REG_MIG_COMPAT_ID));
+		       ra_rd(B, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)), e->caps,
+		       ra_rd(A, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_COMPAT_ID)));
 		return NULL;
 	}
 	ret = ra_irq_enable(B);
@@ -1065,7 +1065,7 @@ TEST_F_TIMEOUT(pri, migrate_pending, T_TIMEOUT)
 		B = A;
 	} else {
 		/* The frozen source takes no answer, not even as stale. */
-		ASSERT_NE(0u, ra_rd(A, REFACCEL_REG_MIG_STATUS) & REFACCEL_MIG_STATUS_FROZEN);
+		ASSERT_NE(0u, ra_rd(A, REFACCEL_MIG_MIRROR(REFACCEL_REG_MIG_STATUS)) & REFACCEL_MIG_STATUS_FROZEN);
 		ra_pri_respond(A, w.id, REFACCEL_PRI_RESP_SUCCESS);
 		ASSERT_EQ(sa.stale, ra_rd(A, REFACCEL_REG_PRI_STALE))
 			TH_LOG("a frozen device counted an answer");

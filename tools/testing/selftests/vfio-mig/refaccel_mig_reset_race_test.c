@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A reset that overtakes an arc.  VFIO_DEVICE_RESET holds vfio-pci's
+ * memory_lock for the whole function reset (tens of ms here), and
+ * every migration step needs that lock to reach the device.  A second
+ * thread resets the function; the arc is requested while the reset is in
+ * progress, so its first step waits for the lock and would then run on
+ * the freshly reset function.
+ *
+ * After each round, whichever order things happened in, what GET_STATE
+ * says must be what the hardware is (MIG_STATUS and SRAM_DIRTY_CTRL
+ * through the read-only mirror), and back in RUNNING the function must
+ * run work after a ring restart, without another VFIO reset.  For
+ * RESUMING -> STOP, a reset must leave a fresh function: SRAM all zero.
+ *
+ * Each arc is tried in rounds, requested at points spread over the time
+ * a reset takes (measured first); the test fails if no round of an arc
+ * was overtaken (the race was then not tested).  Needs one function bound to
+ * refaccel-vfio-pci (else SKIP).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wclobbered"
+#include "kselftest_harness.h"
+#include "mig_test_env.h"
+
+#define ROUNDS		10
+#define STREAM_CHUNK	(64u << 10)
+
+#define S_RUNNING	VFIO_DEVICE_STATE_RUNNING
+#define S_RUNNING_P2P	VFIO_DEVICE_STATE_RUNNING_P2P
+#define S_STOP		VFIO_DEVICE_STATE_STOP
+#define S_STOP_COPY	VFIO_DEVICE_STATE_STOP_COPY
+#define S_PRE_COPY	VFIO_DEVICE_STATE_PRE_COPY
+#define S_PRE_COPY_P2P	VFIO_DEVICE_STATE_PRE_COPY_P2P
+#define S_RESUMING	VFIO_DEVICE_STATE_RESUMING
+
+FIXTURE(race) {
+	struct ra_found found;
+	struct vu_iommu iommu;
+	struct mig_env e;
+	bool iommu_ok;
+};
+
+FIXTURE_VARIANT(race) {
+	uint32_t from, to;
+};
+
+#define RACE_ARC(f, t)							\
+	FIXTURE_VARIANT_ADD(race, f##_to_##t) {				\
+		.from = S_##f, .to = S_##t,				\
+	}
+
+RACE_ARC(RUNNING, RUNNING_P2P);
+RACE_ARC(RUNNING_P2P, STOP);
+RACE_ARC(RUNNING, PRE_COPY);
+RACE_ARC(PRE_COPY_P2P, STOP_COPY);
+RACE_ARC(STOP, RUNNING_P2P);
+RACE_ARC(RESUMING, STOP);
+
+FIXTURE_SETUP(race)
+{
+	char bdf[1][VU_BDF_LEN], why[700];
+	enum vu_backend be = vu_backend_from_env();
+	int ret;
+
+	if (!env_find(&self->found, bdf, 1, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	ret = vu_iommu_init(&self->iommu, be);
+	if (ret == -ENOENT)
+		SKIP(return, "kernel has no VFIO %s backend", vu_backend_name(be));
+	ASSERT_EQ(0, ret);
+	self->iommu_ok = true;
+	ret = env_open(&self->e, &self->iommu, bdf[0], why, sizeof(why));
+	if (ret == 1)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", bdf[0], strerror(-ret));
+}
+
+FIXTURE_TEARDOWN(race)
+{
+	env_close(&self->e);
+	if (self->iommu_ok)
+		vu_iommu_cleanup(&self->iommu);
+}
+
+struct resetter {
+	struct mig_env *e;
+	volatile int started;
+	int ret;
+	uint64_t ms;		/* how long the reset took */
+};
+
+static void *resetter_fn(void *arg)
+{
+	struct resetter *r = arg;
+	uint64_t t0 = vu_now_ms();
+
+	__atomic_store_n(&r->started, 1, __ATOMIC_SEQ_CST);
+	r->ret = vu_device_reset(&r->e->dev.vdev);
+	r->ms = vu_now_ms() - t0;
+	return NULL;
+}
+
+/* The mirror of a migration block register (readable by any user). */
+static uint32_t mirror(struct mig_env *e, uint32_t reg)
+{
+	return ra_rd(&e->dev, REFACCEL_MIG_MIRROR(reg));
+}
+
+/*
+ * What the hardware must show in @state: quiesced in the P2P and stopped
+ * states, frozen in the stopped ones, SRAM tracking only in PRE_COPY*.
+ */
+static void expect_hw_is(struct __test_metadata *_metadata,
+			 struct mig_env *e, uint32_t state, unsigned int round)
+{
+	const uint32_t q = REFACCEL_MIG_STATUS_QUIESCED;
+	const uint32_t f = REFACCEL_MIG_STATUS_FROZEN;
+	uint32_t st = mirror(e, REFACCEL_REG_MIG_STATUS) & (q | f);
+	uint32_t trk = mirror(e, REFACCEL_REG_SRAM_DIRTY_CTRL) &
+		       REFACCEL_SRAM_DIRTY_ENABLE;
+	uint32_t want_st, want_trk;
+
+	switch (state) {
+	case S_RUNNING:
+		want_st = 0;
+		break;
+	case S_RUNNING_P2P:
+	case S_PRE_COPY_P2P:
+		want_st = q;
+		break;
+	case S_PRE_COPY:
+		want_st = 0;
+		break;
+	default:	/* STOP, STOP_COPY, RESUMING */
+		want_st = q | f;
+		break;
+	}
+	want_trk = (state == S_PRE_COPY || state == S_PRE_COPY_P2P) ?
+		   REFACCEL_SRAM_DIRTY_ENABLE : 0;
+	EXPECT_EQ(want_st, st)
+		TH_LOG("round %u: FSM says %s, MIG_STATUS QUIESCED|FROZEN 0x%x",
+		       round, mig_state_name(state), st);
+	EXPECT_EQ(want_trk, trk)
+		TH_LOG("round %u: FSM says %s, SRAM tracking %s", round,
+		       mig_state_name(state), trk ? "on" : "off");
+}
+
+static bool sram_zero(struct mig_env *e, uint8_t *buf)
+{
+	uint64_t i;
+
+	if (ra_sram_read(&e->dev, 0, buf, e->lim.mem_size))
+		return false;
+	for (i = 0; i < e->lim.mem_size; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+/* A stream of this device with random SRAM, for the RESUMING rounds. */
+static void make_stream(struct __test_metadata *_metadata, struct mig_env *e,
+			struct mig_buf *s, uint8_t *img)
+{
+	uint64_t rng = 0x7e5e7ace;
+
+	ra_rand_fill(img, e->lim.mem_size, &rng);
+	ASSERT_EQ(0, ra_sram_write(&e->dev, 0, img, e->lim.mem_size));
+	ASSERT_EQ(0, mig_save_stop_copy(&e->dev.vdev, s));
+	ASSERT_EQ(0, mig_set_state(&e->dev.vdev, S_RUNNING, NULL));
+	ASSERT_EQ(0, env_reset(e));
+}
+
+/* Bring the function to @from; a data_fd it hands out lands in *@fd. */
+static void reach(struct __test_metadata *_metadata, struct mig_env *e,
+		  uint32_t from, const struct mig_buf *s, int *fd)
+{
+	struct vu_device *v = &e->dev.vdev;
+
+	*fd = -1;
+	if (from == S_RESUMING) {
+		ASSERT_EQ(0, mig_set_state(v, S_STOP, NULL));
+		ASSERT_EQ(0, mig_set_state(v, S_RESUMING, fd));
+		ASSERT_EQ(0, mig_write_stream(*fd, s->p, s->len, STREAM_CHUNK));
+		return;
+	}
+	if (from == S_PRE_COPY_P2P) {
+		ASSERT_EQ(0, mig_set_state(v, S_PRE_COPY, fd));
+		ASSERT_EQ(0, mig_set_state(v, S_PRE_COPY_P2P, NULL));
+		return;
+	}
+	ASSERT_EQ(0, mig_set_state(v, from, NULL));
+}
+
+TEST_F_TIMEOUT(race, arc_overtaken_by_reset, 600)
+{
+	struct mig_env *e = &self->e;
+	struct vu_device *v = &e->dev.vdev;
+	struct resetter r = { .e = e };
+	unsigned int i, overtaken = 0, done = 0;
+	uint64_t reset_ms_min = UINT64_MAX, reset_ms_max = 0, window_ms;
+	struct mig_buf s = { 0 };
+	uint8_t *buf;
+	uint32_t st = 0;
+	pthread_t t;
+	int ret, fd, fd2;
+
+	buf = malloc(e->lim.mem_size);
+	ASSERT_NE(NULL, buf);
+	/* how long a reset holds the function: the window to hit */
+	window_ms = vu_now_ms();
+	ASSERT_EQ(0, env_reset(e));
+	window_ms = vu_now_ms() - window_ms;
+	if (variant->from == S_RESUMING)
+		make_stream(_metadata, e, &s, buf);
+
+	for (i = 0; i < ROUNDS; i++) {
+		reach(_metadata, e, variant->from, &s, &fd);
+		r.started = 0;
+		ASSERT_EQ(0, pthread_create(&t, NULL, resetter_fn, &r));
+		while (!__atomic_load_n(&r.started, __ATOMIC_SEQ_CST))
+			usleep(100);
+		/* the arc asked for at a point spread over the reset */
+		usleep(i * window_ms * 1000 / ROUNDS);
+		fd2 = -1;
+		ret = mig_set_state(v, variant->to, &fd2);
+		ASSERT_EQ(0, pthread_join(t, NULL));
+		ASSERT_EQ(0, r.ret) TH_LOG("VFIO_DEVICE_RESET: %s",
+					  strerror(-r.ret));
+		if (r.ms < reset_ms_min)
+			reset_ms_min = r.ms;
+		if (r.ms > reset_ms_max)
+			reset_ms_max = r.ms;
+		if (ret == -EAGAIN)
+			overtaken++;
+		else if (!ret)
+			done++;
+		else
+			EXPECT_EQ(0, ret) TH_LOG("round %u: %s -> %s: %s", i,
+						 mig_state_name(variant->from),
+						 mig_state_name(variant->to),
+						 strerror(-ret));
+		if (fd2 >= 0)
+			close(fd2);
+		if (fd >= 0)
+			close(fd);
+
+		ASSERT_EQ(0, mig_get_state(v, &st));
+		expect_hw_is(_metadata, e, st, i);
+		if (variant->from == S_RESUMING)
+			EXPECT_TRUE(sram_zero(e, buf))
+				TH_LOG("round %u: a reset function holds loaded SRAM",
+				       i);
+		/* back to work: a fresh ring (the reset cleared it), no reset */
+		ASSERT_EQ(0, mig_set_state(v, S_RUNNING, NULL));
+		expect_hw_is(_metadata, e, S_RUNNING, i);
+		ASSERT_EQ(0, vu_pci_enable_bus_master(v));
+		ASSERT_EQ(0, env_ring_restart(e));
+		EXPECT_EQ(0, env_work(e)) TH_LOG("round %u: no work after the race (FSM %s)",
+						 i, mig_state_name(st));
+	}
+	TH_LOG("%s -> %s: %u rounds overtaken by the reset (EAGAIN), %u done, of %u; resets took %llu..%llu ms",
+	       mig_state_name(variant->from), mig_state_name(variant->to),
+	       overtaken, done, ROUNDS, (unsigned long long)reset_ms_min,
+	       (unsigned long long)reset_ms_max);
+	EXPECT_LT(0u, overtaken) TH_LOG("the reset never overtook the arc: the race was not tested");
+	mig_buf_free(&s);
+	free(buf);
+}
+
+TEST_HARNESS_MAIN
