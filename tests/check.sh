@@ -116,23 +116,9 @@ vm_lane() {
 	log=$out/$name.log
 	# Through a pipe: something in the VM stack reopens stderr at offset 0
 	# (QEMU's vtd fault lines overwrote the first lines of the log).
-	#
-	# A guest that dies before the command says anything (exit 255, an
-	# empty log) never ran a test: on the 7.3 KASAN kernel under TCG,
-	# virtme-init's `udevadm settle` can time out before udev has made the
-	# script's virtio ports, and the guest powers off.  That boot, and only
-	# that, is tried once more, and the lane says so.
 	(
-		rm -f "$log.retry"
-		for attempt in 1 2; do
-			tools/vm/run --dev-opts "$opts" "${nfunc[@]}" "$@" -- bash "$script" 2>&1 | cat >"$log"
-			rc=${PIPESTATUS[0]}
-			if [ "$rc" != 255 ] || [ -s "$log" ] || [ $attempt = 2 ]; then
-				break
-			fi
-			echo "# $name: the guest died before the command started (exit 255, no output): booted again" >"$log.retry"
-		done
-		echo "$rc" >"$log.rc"
+		tools/vm/run --dev-opts "$opts" "${nfunc[@]}" "$@" -- bash "$script" 2>&1 | cat >"$log"
+		echo "${PIPESTATUS[0]}" >"$log.rc"
 	) &
 	pid=$!
 	lane_name[$pid]=$name
@@ -150,19 +136,8 @@ lane_reap() {
 	log=$out/$name.log
 	rc=$(cat "$log.rc" 2>/dev/null || echo '?')
 	echo "# $name: exit $rc, $(($(date +%s) - ${lane_t0[$pid]})) s"
-	cat "$log.retry" 2>/dev/null
 	unset "lane_name[$pid]" "lane_tag[$pid]" "lane_t0[$pid]"
 	cat "$log"
-	# Booted twice and the guest never ran the command (exit 255, empty
-	# log both times: virtme-init's udevadm settle timed out, see
-	# vm_lane): none of the project's code ran in it but the device
-	# model's probing at boot (which the model smoke checks on its own).
-	# That is reported as one SKIP with the reason, not as results.
-	if [ "$rc" = 255 ] && [ ! -s "$log" ] && [ -s "$log.retry" ]; then
-		echo "ok - $name # SKIP the guest never started the command in two boots (exit 255, no output: virtme-init's udevadm settle timed out under TCG)"
-		skip=$((skip + 1))
-		return 0
-	fi
 	vm_pass=$(grep -Ec '^ok [0-9]+ ' "$log" | tr -d ' ')
 	vm_skip=$(grep -E '^ok [0-9]+ ' "$log" | grep -c '# SKIP' | tr -d ' ')
 	vm_fail=$(grep -Ec '^not ok [0-9]+ ' "$log" | tr -d ' ')
