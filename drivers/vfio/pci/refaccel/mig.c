@@ -1075,6 +1075,11 @@ static int vmig_quiesce(struct vmig_device *mig)
 		mig->stats.quiesce_us_min = max(mig->last_quiesce.us, 1u);
 	mig->stats.quiesce_us_max = max(mig->stats.quiesce_us_max,
 					mig->last_quiesce.us);
+	if (ret && args.stuck) {
+		dev_err(vmig_dev(mig), "quiesce failed (%d) and could not be withdrawn: device in ERROR\n",
+			ret);
+		mig->state = VFIO_DEVICE_STATE_ERROR;
+	}
 	return ret;
 }
 

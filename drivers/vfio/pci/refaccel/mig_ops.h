@@ -41,6 +41,9 @@ struct vmig_device;
  *	instead of letting it finish; a device that cannot park drains
  * @in_flight: out: work the device still had in flight when it returned
  * @parked: out: of that, work stopped mid-execution (to go on later)
+ * @stuck: out, with an error: the request could not be withdrawn (the
+ *	device became unreachable while it was polled), so the device may be
+ *	quiesced although the arc failed; the core then reports ERROR
  */
 struct vmig_quiesce_args {
 	unsigned int timeout_ms;
@@ -48,6 +51,7 @@ struct vmig_quiesce_args {
 	bool park;
 	u32 in_flight;
 	u32 parked;
+	bool stuck;
 };
 
 /**
@@ -106,7 +110,7 @@ struct vmig_dma_run {
  *	finish or park in-flight work; MMIO, including peer writes into the
  *	device's BARs, keeps working.  Give up with -ETIMEDOUT after
  *	@args.timeout_ms and with -EINTR on a fatal signal.  On failure the
- *	device must be running as before the call.
+ *	device must be running as before the call, or @args.stuck set.
  * @unquiesce: undo @quiesce
  * @freeze: from quiesced, stop every internal state change
  * @unfreeze: undo @freeze, back to quiesced

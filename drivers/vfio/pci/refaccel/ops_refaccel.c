@@ -314,6 +314,15 @@ static u32 refaccel_in_flight(struct refaccel_vfio_device *rv)
  * withdraws the request, so the device runs on as before and work the user
  * submitted meanwhile completes.  The poll interval (at most 200 us) and
  * the undo are the slack the uAPI documents on top of the timeout.
+ *
+ * Each look at MIG_STATUS is its own access window: memory_lock held
+ * across the sleeps would queue every BAR fault, region access and config
+ * write of the user behind a poll that may last the whole timeout (for
+ * writing, when decode is off or the function is in D3hot).  Between two
+ * windows the function may be reset (the request is then gone with it:
+ * -EAGAIN, as for any arc a reset overtakes) or made unreachable by the
+ * user (runtime low power, D3cold): then the request cannot be withdrawn
+ * and @args->stuck says so.
  */
 static int refaccel_quiesce(struct vmig_device *mig,
 			    struct vmig_quiesce_args *args)
@@ -348,7 +357,20 @@ static int refaccel_quiesce(struct vmig_device *mig,
 			ret = -EINTR;
 			break;
 		}
+		rv_access_end(rv, &a);
 		usleep_range(50, 200);
+		ret = rv_access_begin(rv, &a);
+		if (ret) {
+			dev_err(rv_dev(rv), "function unreachable while its quiesce was polled (%d): the request stays\n",
+				ret);
+			args->stuck = true;
+			return ret;
+		}
+		if (vmig_reset_overtook(mig)) {
+			rv_access_end(rv, &a);
+			dev_dbg(rv_dev(rv), "function reset during its quiesce: request gone with it\n");
+			return -EAGAIN;
+		}
 	}
 	/* Undo the request: the arc failed, the device runs. */
 	if (ret)
