@@ -22,6 +22,9 @@
 # once (the script fails if 7.3's text is not what it expects):
 #   lib/libvfio.mk          LIBVFIO_C += drivers/refaccel/refaccel.c
 #   lib/vfio_pci_driver.c   refaccel_ops declared and put in driver_ops[]
+#   Makefile                TEST_GEN_PROGS += vfio_pci_device_migration_test,
+#                           our migration test (linked in like the driver:
+#                           tools/testing/selftests/vfio/ of this tree)
 #   lib/iommu.c             VFIO_SELFTESTS_IOMMU_MODE, when set, replaces
 #                           default_iommu_mode ("iommufd"): the tests that
 #                           use the default (vfio_pci_driver_test's main()
@@ -51,6 +54,7 @@ src=$out/src
 bin=$out/bin
 vfio=$src/$ksft_rel/vfio
 driver=$top/tools/testing/selftests/vfio/lib/drivers/refaccel/refaccel.c
+migtest=vfio_pci_device_migration_test
 
 die() { echo "build-upstream-vfio: $*" >&2; exit 1; }
 
@@ -104,8 +108,14 @@ fi
 # Our driver, linked so that edits to it are picked up by make.
 mkdir -p "$vfio/lib/drivers/refaccel"
 ln -sfn "$driver" "$vfio/lib/drivers/refaccel/refaccel.c"
+# Our migration test, built like upstream's own (no 7.3 test migrates).
+ln -sfn "$top/tools/testing/selftests/vfio/$migtest.c" "$vfio/$migtest.c"
 
 tab=$'\t'
+insert_after "$vfio/Makefile" \
+	"TEST_GEN_PROGS += vfio_pci_sriov_uapi_test" \
+	"TEST_GEN_PROGS += $migtest" \
+	"TEST_GEN_PROGS += $migtest"
 insert_after "$vfio/lib/libvfio.mk" \
 	"LIBVFIO_C += drivers/igb/igb.c" \
 	"drivers/refaccel/refaccel.c" \

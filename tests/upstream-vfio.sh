@@ -6,7 +6,8 @@
 # selftests, built with our libvfio driver by
 # scripts/build-upstream-vfio-selftests.sh, on the first function (all of
 # them for vfio_pci_device_init_perf_test, which initialises devices in
-# parallel).
+# parallel), and our vfio_pci_device_migration_test (built with them) from
+# the first function to the second.
 #
 #   tests/upstream-vfio.sh [BINDIR]
 #
@@ -37,7 +38,11 @@
 #   * a kernel before 6.18: vfio_dma_map_limit_test's overflow test, which
 #     expects EOVERFLOW where older type1 returns EINVAL;
 #   * no SR-IOV (sriov_totalvfs) on the function, or a PF not on vfio-pci:
-#     vfio_pci_sriov_uapi_test as a whole.
+#     vfio_pci_sriov_uapi_test as a whole;
+#   * fewer than two functions: vfio_pci_device_migration_test as a whole
+#     (it takes SRC_BDF DST_BDF).  It never runs on the mtty sample: libvfio
+#     opens PCI functions by BDF, an mdev has a UUID and no PCI device node
+#     (tests/vm-suite.sh migrates mtty with mtty_mig_test instead).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -219,6 +224,15 @@ else
 	run_bin vfio_pci_driver_test "$bdf"
 fi
 run_bin vfio_pci_device_init_perf_test "${bdfs[@]}"
+
+# Ours: a live migration of the first function into the second, the arcs
+# of the FSM and the data_fd rules, in every IOMMU mode the kernel has.
+if [ ${#bdfs[@]} -lt 2 ]; then
+	tap ok vfio_pci_device_migration_test "SKIP needs two functions (source and destination), found ${#bdfs[@]}"
+else
+	run_bin vfio_pci_device_migration_test "${bdfs[0]}" "${bdfs[1]}"
+fi
+tap ok "vfio_pci_device_migration_test on mtty" "SKIP libvfio opens a PCI function by BDF (/sys/bus/pci/devices/BDF); mtty is an mdev (a UUID, no PCI device node) and has no libvfio driver; tests/vm-suite.sh migrates it with mtty_mig_test"
 
 # Every test of this one needs /dev/iommu and the device's cdev.
 if [ -z "$have_compat" ]; then
