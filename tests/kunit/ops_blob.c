@@ -29,6 +29,17 @@ static int blob_get_info(struct vmig_device *mig, struct vmig_dev_info *info)
 	return 0;
 }
 
+/* A reset leaves the blob running: not quiesced, not frozen. */
+static int blob_idle(struct vmig_device *mig)
+{
+	struct blob_dev *b = to_blob(mig);
+
+	b->calls.idle++;
+	b->quiesced = false;
+	b->frozen = false;
+	return 0;
+}
+
 static int blob_quiesce(struct vmig_device *mig, struct vmig_quiesce_args *args)
 {
 	struct blob_dev *b = to_blob(mig);
@@ -151,6 +162,7 @@ static int blob_dma_track_read(struct vmig_device *mig, u64 *iova, u64 last,
 
 const struct vmig_dev_ops blob_vmig_ops = {
 	.get_info = blob_get_info,
+	.idle = blob_idle,
 	.quiesce = blob_quiesce,
 	.unquiesce = blob_unquiesce,
 	.freeze = blob_freeze,

@@ -26,7 +26,7 @@ struct blob_dev {
 	bool quiesced;
 	bool frozen;
 	struct {
-		unsigned int quiesce, unquiesce, freeze, unfreeze, save, load;
+		unsigned int idle, quiesce, unquiesce, freeze, unfreeze, save, load;
 	} calls;
 	unsigned int misuse;
 };
