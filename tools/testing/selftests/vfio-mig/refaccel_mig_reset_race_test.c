@@ -13,10 +13,14 @@
  * run work after a ring restart, without another VFIO reset.  For
  * RESUMING -> STOP, a reset must leave a fresh function: SRAM all zero.
  *
- * Each arc is tried in rounds, requested at points spread over the time
- * a reset takes (measured first); the test fails if no round of an arc
- * was overtaken (the race was then not tested).  Needs one function bound to
- * refaccel-vfio-pci (else SKIP).
+ * Each arc is tried in rounds.  The reset and the arc are started from
+ * two threads at offsets spread over twice the time a reset takes
+ * (measured first), from the arc a whole reset ahead to the reset a whole
+ * reset ahead: an arc that reaches the device late in its steps (the
+ * final SRAM pass of PRE_COPY_P2P -> STOP_COPY) is overtaken when the
+ * reset starts after it, a quick one when the reset starts first.  The
+ * test fails if no round of an arc was overtaken (the race was then not
+ * tested).  Needs one function bound to refaccel-vfio-pci (else SKIP).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -32,7 +37,7 @@
 #include "kselftest_harness.h"
 #include "mig_test_env.h"
 
-#define ROUNDS		10
+#define ROUNDS		16
 #define STREAM_CHUNK	(64u << 10)
 
 #define S_RUNNING	VFIO_DEVICE_STATE_RUNNING
@@ -92,20 +97,40 @@ FIXTURE_TEARDOWN(race)
 		vu_iommu_cleanup(&self->iommu);
 }
 
-struct resetter {
+/* One side of a round: the reset or the arc, after its delay. */
+struct racer {
 	struct mig_env *e;
-	volatile int started;
+	pthread_barrier_t *go;
+	uint64_t delay_us;
+	bool is_reset;
+	uint32_t to;		/* the arc's target state */
 	int ret;
+	int fd;			/* a data_fd the arc returned, or -1 */
 	uint64_t ms;		/* how long the reset took */
 };
 
-static void *resetter_fn(void *arg)
+static uint64_t now_us(void)
 {
-	struct resetter *r = arg;
-	uint64_t t0 = vu_now_ms();
+	struct timespec ts;
 
-	__atomic_store_n(&r->started, 1, __ATOMIC_SEQ_CST);
-	r->ret = vu_device_reset(&r->e->dev.vdev);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* No harness assertions here: they may only fail on the test's thread. */
+static void *racer_fn(void *arg)
+{
+	struct racer *r = arg;
+	uint64_t t0;
+
+	pthread_barrier_wait(r->go);
+	if (r->delay_us)
+		usleep(r->delay_us);
+	t0 = vu_now_ms();
+	if (r->is_reset)
+		r->ret = vu_device_reset(&r->e->dev.vdev);
+	else
+		r->ret = mig_set_state(&r->e->dev.vdev, r->to, &r->fd);
 	r->ms = vu_now_ms() - t0;
 	return NULL;
 }
@@ -205,52 +230,59 @@ TEST_F_TIMEOUT(race, arc_overtaken_by_reset, 600)
 {
 	struct mig_env *e = &self->e;
 	struct vu_device *v = &e->dev.vdev;
-	struct resetter r = { .e = e };
+	struct racer rst = { .e = e, .is_reset = true };
+	struct racer arc = { .e = e, .to = variant->to };
 	unsigned int i, overtaken = 0, done = 0;
-	uint64_t reset_ms_min = UINT64_MAX, reset_ms_max = 0, window_ms;
+	uint64_t reset_ms_min = UINT64_MAX, reset_ms_max = 0, window_us;
+	pthread_barrier_t go;
 	struct mig_buf s = { 0 };
+	int64_t off_us;
 	uint8_t *buf;
 	uint32_t st = 0;
-	pthread_t t;
-	int ret, fd, fd2;
+	pthread_t tr, ta;
+	int fd;
 
 	buf = malloc(e->lim.mem_size);
 	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, pthread_barrier_init(&go, NULL, 2));
+	rst.go = &go;
+	arc.go = &go;
 	/* how long a reset holds the function: the window to hit */
-	window_ms = vu_now_ms();
+	window_us = now_us();
 	ASSERT_EQ(0, env_reset(e));
-	window_ms = vu_now_ms() - window_ms;
+	window_us = now_us() - window_us;
 	if (variant->from == S_RESUMING)
 		make_stream(_metadata, e, &s, buf);
 
 	for (i = 0; i < ROUNDS; i++) {
 		reach(_metadata, e, variant->from, &s, &fd);
-		r.started = 0;
-		ASSERT_EQ(0, pthread_create(&t, NULL, resetter_fn, &r));
-		while (!__atomic_load_n(&r.started, __ATOMIC_SEQ_CST))
-			usleep(100);
-		/* the arc asked for at a point spread over the reset */
-		usleep(i * window_ms * 1000 / ROUNDS);
-		fd2 = -1;
-		ret = mig_set_state(v, variant->to, &fd2);
-		ASSERT_EQ(0, pthread_join(t, NULL));
-		ASSERT_EQ(0, r.ret) TH_LOG("VFIO_DEVICE_RESET: %s",
-					  strerror(-r.ret));
-		if (r.ms < reset_ms_min)
-			reset_ms_min = r.ms;
-		if (r.ms > reset_ms_max)
-			reset_ms_max = r.ms;
-		if (ret == -EAGAIN)
+		/* from -window (the arc first) to +window (the reset first) */
+		off_us = ((int64_t)(2 * i + 1) - ROUNDS) * (int64_t)window_us /
+			 ROUNDS;
+		rst.delay_us = off_us < 0 ? -off_us : 0;
+		arc.delay_us = off_us > 0 ? off_us : 0;
+		arc.fd = -1;
+		ASSERT_EQ(0, pthread_create(&tr, NULL, racer_fn, &rst));
+		ASSERT_EQ(0, pthread_create(&ta, NULL, racer_fn, &arc));
+		ASSERT_EQ(0, pthread_join(ta, NULL));
+		ASSERT_EQ(0, pthread_join(tr, NULL));
+		ASSERT_EQ(0, rst.ret) TH_LOG("VFIO_DEVICE_RESET: %s",
+					    strerror(-rst.ret));
+		if (rst.ms < reset_ms_min)
+			reset_ms_min = rst.ms;
+		if (rst.ms > reset_ms_max)
+			reset_ms_max = rst.ms;
+		if (arc.ret == -EAGAIN)
 			overtaken++;
-		else if (!ret)
+		else if (!arc.ret)
 			done++;
 		else
-			EXPECT_EQ(0, ret) TH_LOG("round %u: %s -> %s: %s", i,
-						 mig_state_name(variant->from),
-						 mig_state_name(variant->to),
-						 strerror(-ret));
-		if (fd2 >= 0)
-			close(fd2);
+			EXPECT_EQ(0, arc.ret) TH_LOG("round %u: %s -> %s: %s", i,
+						     mig_state_name(variant->from),
+						     mig_state_name(variant->to),
+						     strerror(-arc.ret));
+		if (arc.fd >= 0)
+			close(arc.fd);
 		if (fd >= 0)
 			close(fd);
 
@@ -268,11 +300,13 @@ TEST_F_TIMEOUT(race, arc_overtaken_by_reset, 600)
 		EXPECT_EQ(0, env_work(e)) TH_LOG("round %u: no work after the race (FSM %s)",
 						 i, mig_state_name(st));
 	}
-	TH_LOG("%s -> %s: %u rounds overtaken by the reset (EAGAIN), %u done, of %u; resets took %llu..%llu ms",
+	TH_LOG("%s -> %s: %u rounds overtaken by the reset (EAGAIN), %u done, of %u at offsets +-%llu us; resets took %llu..%llu ms",
 	       mig_state_name(variant->from), mig_state_name(variant->to),
-	       overtaken, done, ROUNDS, (unsigned long long)reset_ms_min,
+	       overtaken, done, ROUNDS, (unsigned long long)window_us,
+	       (unsigned long long)reset_ms_min,
 	       (unsigned long long)reset_ms_max);
 	EXPECT_LT(0u, overtaken) TH_LOG("the reset never overtook the arc: the race was not tested");
+	pthread_barrier_destroy(&go);
 	mig_buf_free(&s);
 	free(buf);
 }
