@@ -22,7 +22,8 @@ cancel-retry, kill-dst, stop-cont, reset, refused (the device does not
 offer migration: QEMU must name the blocker and refuse the migrate
 command, the source keeps running), probe (boot A, print HMP output such
 as ``info mtree -f``, try one migration, print the result; for
-debugging).
+debugging), and those of scenarios_qemu10.py (QEMU 10.0 features:
+postcopy, migration-events, multifd, no-switchover-ack).
 """
 
 import argparse
@@ -36,6 +37,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import scenarios_qemu10 as q10
 
 FIRMWARE = ["-L", "/usr/share/qemu", "-L", "/usr/share/seabios",
             "-L", "/usr/lib/ipxe/qemu"]
@@ -481,6 +484,10 @@ class Lane:
         self.step = None        # the test a failure is reported under
         self.planned = []       # tests of the scenario not reported yet
         self.tracking = []      # per migration: what the source traced
+        # called after every migration with (lane, label, src, dst, src
+        # stderr offset, dst stderr offset, query-migrate reply)
+        self.hooks = []
+        q10.setup(self)
 
     # -- TAP-ish output --
     def plan(self, *names):
@@ -490,6 +497,7 @@ class Lane:
         self.planned = list(names)
         if self.opts.dirty_tracking:
             self.planned.append(self.tracking_test())
+        self.planned += q10.planned_extra(self)
         if self.dt_lose():
             self.planned.append("dt-lose-cleared")
         self.step = self.planned[0]
@@ -618,6 +626,7 @@ class Lane:
             log("%s: blocked-reasons: %s" % (label, "; ".join(blocked)))
         before = src.serial.progress() if opts.guest else None
         err0 = len(src.stderr_text())
+        derr0 = len(dst.stderr_text())
         t0 = time.monotonic()
         src.qmp.cmd("migrate", uri=dst.incoming)
         statuses = []
@@ -662,6 +671,8 @@ class Lane:
         info["_passes"] = max([e["data"]["pass"] for e in passes] or [0])
         if opts.dirty_tracking:
             self.note_tracking(label, src, err0, info)
+        for hook in self.hooks:
+            hook(self, label, src, dst, err0, derr0, info)
         return info
 
     # -- which dirty tracking QEMU used --
@@ -1304,6 +1315,8 @@ SCENARIOS = {
     "refused": Lane.sc_refused,
     "probe": Lane.sc_probe,
 }
+q10.bind(sys.modules[__name__])
+SCENARIOS.update(q10.SCENARIOS)
 
 
 def main():
@@ -1390,6 +1403,7 @@ def main():
     ap.add_argument("--poll", type=float, default=0.25)
     ap.add_argument("--report-every", type=float, default=15,
                     help="seconds between progress lines of a migration")
+    q10.add_options(ap)
     ap.add_argument("--workdir", default="")
     ap.add_argument("--label", default="",
                     help="prefix of every test name (LABEL/name)")
@@ -1403,8 +1417,9 @@ def main():
     lane = Lane(opts)
     try:
         SCENARIOS[opts.scenario](lane)
-        if opts.dirty_tracking:
+        if opts.dirty_tracking and not lane.skipped:
             lane.check_tracking()
+        q10.finish_checks(lane)
     except (Failure, QMPError, OSError, subprocess.SubprocessError) as e:
         failed = lane.step or opts.scenario
         lane.result(failed, False, str(e))

@@ -113,6 +113,11 @@ stop-cont|stop-cont|--loops 20
 two-functions|pingpong|--host-a A+A2 --host-b B+B2
 dirty-stream|precopy-iters|--iterations 6 --stream-iterations 6 --append "stream=256"
 dtlose|precopy-iters|--iterations 4 --stream-iterations 4 --append "mode=dtlose stream=256 timeout=10"
+postcopy|postcopy|
+migration-events|migration-events|
+multifd|multifd|--multifd-channels 4
+switchover-ack|pingpong|--switchover-ack-trace
+no-switchover-ack|no-switchover-ack|
 '
 # The plan of REFACCEL_LANE_UNBOUNDED=1 (functions with CAPS.
 # QUIESCE_UNBOUNDED): each scenario first reloads the module with the
