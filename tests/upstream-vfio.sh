@@ -199,7 +199,9 @@ run_bin() {
 		tap ok "$name: not run" "SKIP ${why%; }"
 	fi
 	echo "# running $name ${args[*]} $*"
+	local t0=$SECONDS
 	tap_lines < <(tests/ksft-run.sh "$drv" "$b" "${args[@]}" "$@")
+	echo "# time: $name $((SECONDS - t0)) s"
 }
 
 # vfio_dma_mapping_test's 2 MiB hugetlb variants need a free hugepage:
