@@ -1403,6 +1403,17 @@ static bool vmig_info_valid(const struct vmig_dev_info *info)
  * Whatever goes wrong here, the function still opens and works as with
  * vfio-pci; only migration is refused (every arc fails with EOPNOTSUPP).
  */
+/*
+ * The operations every arc, open, close and reset may call; the memory and
+ * DMA tracker ones only where get_info reports memory or a tracker.
+ */
+static bool vmig_ops_complete(const struct vmig_dev_ops *ops)
+{
+	return ops->get_info && ops->idle && ops->quiesce && ops->unquiesce &&
+	       ops->freeze && ops->unfreeze && ops->state_save &&
+	       ops->state_load;
+}
+
 void vmig_open(struct vmig_device *mig)
 {
 	struct vmig_dev_info info = {};
@@ -1411,6 +1422,10 @@ void vmig_open(struct vmig_device *mig)
 	vmig_state_lock(mig);
 	mig->usable = false;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	if (!vmig_ops_complete(mig->ops)) {
+		dev_err(vmig_dev(mig), "device driver lacks a mandatory migration operation: migration refused\n");
+		goto out;
+	}
 	ret = mig->ops->get_info(mig, &info);
 	if (ret) {
 		if (ret != -EOPNOTSUPP)
