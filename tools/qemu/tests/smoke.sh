@@ -86,7 +86,14 @@ smoke_result() {
 	qemu_ok "$1" $st
 }
 
-common=(-M q35 -accel tcg -m 512 -nographic -no-reboot "${FW[@]}"
+# -icount: the guest's clock is its instruction count (1 ns each) while it
+# runs, and jumps to the next timer while it idles (sleep=off).  The checks
+# here are about order on that clock (an op of 200 ms in flight after a 30 ms sleep; a
+# quiesce that must not complete before its delay), and the model's timers
+# use the same clock, so the order no longer depends on how busy the host
+# is: without it, a loaded host (three VMs on two cores) stretched the
+# guest's own commands past the model's deadlines and failed such checks.
+common=(-M q35 -accel tcg -icount shift=0,sleep=off -m 512 -nographic -no-reboot "${FW[@]}"
 	-kernel "$KERNEL" -initrd "$T/initrd")
 
 echo "== boot 1: intel-iommu, intel_iommu=on"
