@@ -11,6 +11,14 @@
 #                                 MARKER line, if given) for splats.
 #                                 Prints the matches as "# " lines; exit 1
 #                                 if there is any.
+#   splat-gate.sh log-only [MARKER]
+#                                 the kernel-log half of check alone
+#   splat-gate.sh forget          with kmemleak, forget the leaks already
+#                                 reported (no scan)
+#
+# A kmemleak scan of the VM's memory takes minutes on the KASAN kernel
+# under TCG: the gate's own self-test (tests/splat/selftest.sh) scans only
+# where kmemleak is what it tests.
 #
 # Matched: WARNING/BUG/Oops/GPF, lockdep ("possible circular locking",
 # "possible recursive locking", "inconsistent lock state", "suspicious RCU",
@@ -34,10 +42,15 @@ begin)
 		echo "# splat-gate: kmemleak armed (boot-time reports cleared)"
 	fi
 	exit 0 ;;
-check)
+forget)
+	if kmemleak_ready; then
+		echo clear >$kml
+	fi
+	exit 0 ;;
+check|log-only)
 	marker=${2:-}
 	found=0
-	if kmemleak_ready; then
+	if [ "$1" = check ] && kmemleak_ready; then
 		# Twice: an object whose contents changed since the previous scan
 		# is not reported yet.
 		echo scan >$kml
@@ -59,6 +72,6 @@ check)
 	rm -f /tmp/splat-gate.$$
 	exit $found ;;
 *)
-	echo "usage: splat-gate.sh begin | check [MARKER]" >&2
+	echo "usage: splat-gate.sh begin | check [MARKER] | log-only [MARKER] | forget" >&2
 	exit 2 ;;
 esac

@@ -18,8 +18,10 @@ marker() {
 	echo "$m"
 }
 
-# (1) A window with nothing in it passes.
-"$gate" begin >/dev/null
+# (1) A window with nothing in it passes (the whole gate, kmemleak scans
+# included: the suite's own check has just scanned, so what it found is
+# only forgotten here, not scanned for again).
+"$gate" forget
 m=$(marker)
 if out=$("$gate" check "$m"); then
 	echo "ok - splat-gate-selftest-quiet"
@@ -32,7 +34,7 @@ fi
 m=$(marker)
 insmod "$ko" warn=1 leak=0
 rmmod refaccel_splat
-if out=$("$gate" check "$m"); then
+if out=$("$gate" log-only "$m"); then
 	echo "not ok - splat-gate-selftest-warn # gate passed a WARN"
 elif printf '%s\n' "$out" | grep -q 'WARNING:.*refaccel_splat'; then
 	echo "ok - splat-gate-selftest-warn"
@@ -55,11 +57,15 @@ insmod "$ko" warn=0 leak=64
 sleep 6		# kmemleak reports objects older than 5 s only
 # Still conservative: give the gate a few scans, a second apart, before
 # calling it blind.
-for _ in 1 2 3 4; do
-	out=$("$gate" check "$m") || break
+caught=
+for _ in 1 2 3 4 5; do
+	if ! out=$("$gate" check "$m"); then
+		caught=1
+		break
+	fi
 	sleep 1
 done
-if out=$("$gate" check "$m"); then
+if [ -z "$caught" ]; then
 	echo "not ok - splat-gate-selftest-leak # gate passed a leak"
 elif printf '%s\n' "$out" | grep -q 'unreferenced object.*(size 16384)'; then
 	echo "ok - splat-gate-selftest-leak"
@@ -68,5 +74,5 @@ else
 	printf '%s\n' "$out"
 fi
 rmmod refaccel_splat
-# Keep the leak out of anything that runs later.
-"$gate" begin >/dev/null
+# Keep the leak out of anything that runs later (its scans reported it).
+"$gate" forget
