@@ -8,7 +8,7 @@
 #   refaccel_splat.ko         tests/splat: deliberate WARN/leak (gate self-test)
 #   refaccel-stream-kunit.ko  tests/kunit: KUnit tests of the driver's stream.c
 #                             (only if KDIR has CONFIG_KUNIT)
-#   refaccel-core-kunit.ko    tests/kunit: the migration core (mig.c) driving a
+#   refaccel-core-kunit.ko    tests/kunit: the migration core (mig*.c) driving a
 #                             second, state-only device (ops_blob.c); same
 #                             condition
 #   mtty.ko                   the kernel's vfio-mdev sample: taken from KDIR
@@ -62,8 +62,8 @@ if [ "$(kconf KUNIT)" = y ]; then
 	echo "REFACCEL_KUNIT_KO=$out/tests/kunit/refaccel-stream-kunit.ko" >>"$env"
 	# the migration core with a second, state-only device (ops_blob.c)
 	farm "$out/tests/kunit-core" "$top"/tests/kunit/refaccel_core_kunit.c \
-		"$top"/tests/kunit/ops_blob.[ch] "$drv"/mig.[ch] "$drv"/dirty.[ch] \
-		"$drv"/stream.[ch] "$drv/mig_ops.h" "$drv/trace.h" \
+		"$top"/tests/kunit/ops_blob.[ch] "$drv"/mig*.[ch] "$drv"/dirty.[ch] \
+		"$drv"/stream.[ch] "$drv/trace.h" \
 		"$drv"/compat.[hm]*
 	ln -sfn "$top/tests/kunit/core.Kbuild" "$out/tests/kunit-core/Kbuild"
 	kbuild "$out/tests/kunit-core"

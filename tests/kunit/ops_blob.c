@@ -2,12 +2,12 @@
 /*
  * A second device for the migration core, in one ops file: "blob", a
  * device whose whole state is a buffer of bytes, with no device memory
- * and no DMA dirty tracker.  It exists to show that mig.c serves a device
- * other than the reference accelerator through struct vmig_dev_ops alone,
- * and to exercise the core's paths for a device without device memory
- * (refaccel_core_kunit.c).  Each operation is one "hardware" action on the
- * buffer and records that it ran, so the tests can check what the core
- * asked for and in which order.
+ * and no DMA dirty tracker.  It exists to show that the core (mig*.c)
+ * serves a device other than the reference accelerator through struct
+ * vmig_dev_ops alone, and to exercise the core's paths for a device
+ * without device memory (refaccel_core_kunit.c).  Each operation is one
+ * "hardware" action on the buffer and records that it ran, so the tests
+ * can check what the core asked for and in which order.
  */
 
 #include <linux/errno.h>

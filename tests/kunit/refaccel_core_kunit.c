@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KUnit tests of the migration core (mig.c, dirty.c and stream.c, linked
+ * KUnit tests of the migration core (mig*.c, dirty.c and stream.c, linked
  * into this module unchanged, without tracepoints) driving a second
  * device: the state-only "blob" of ops_blob.c, which has no device memory
  * and no DMA tracker.  A migration from one blob to another through

@@ -4,7 +4,7 @@
  *
  * This file holds the PCI and vfio_device glue: probe/remove, the
  * vfio_device_ops table, the open/close hooks and the mapping from the
- * vfio_migration_ops callbacks to the generic migration core (mig.c), which
+ * vfio_migration_ops callbacks to the generic migration core (mig*.c), which
  * drives the device through refaccel_vmig_ops (ops_refaccel.c).  Everything
  * else is delegated to vfio_pci_core, so a function bound here behaves
  * exactly like one bound to stock vfio-pci until migration is used.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The interface between the generic migration core (mig.c) and a device.
+ * The interface between the generic migration core (mig*.c) and a device.
  *
  * The core owns the VFIO migration FSM, the data_fd sessions and the stream
  * format; it never touches a register.  A device provides the operations

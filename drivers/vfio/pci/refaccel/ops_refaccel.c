@@ -2,7 +2,7 @@
 /*
  * Migration operations of the reference accelerator: each function is one
  * hardware action on the migration block of BAR0 or on the SRAM in BAR2.
- * FSM policy lives in mig.c; nothing here knows a migration state.
+ * FSM policy lives in the core (mig*.c); nothing here knows a migration state.
  *
  * The migration block must be reachable whatever the user did to the
  * function: a guest that never enabled memory decode, turned it off, or put
