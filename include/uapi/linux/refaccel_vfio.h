@@ -108,6 +108,12 @@ struct vmig_rec_end {
 #define REFACCEL_QUIESCE_F_PRI_ENABLED	(1u << 3)
 /* PARK: the device can park executing work (REFACCEL_QUIESCE_MODE_PARK) */
 #define REFACCEL_QUIESCE_F_PARK		(1u << 4)
+/* every flag GET may report; any other bit is reserved (SET: EINVAL) */
+#define REFACCEL_QUIESCE_F_ALL		(REFACCEL_QUIESCE_F_UNBOUNDED |	\
+					 REFACCEL_QUIESCE_F_OPTED_IN |	\
+					 REFACCEL_QUIESCE_F_PRI_ABORT |	\
+					 REFACCEL_QUIESCE_F_PRI_ENABLED | \
+					 REFACCEL_QUIESCE_F_PARK)
 
 /**
  * enum refaccel_quiesce_mode - what a quiesce does with executing work
@@ -150,17 +156,21 @@ enum refaccel_quiesce_result {
  *	bound in force; SET: a new one, REFACCEL_QUIESCE_TIMEOUT_MIN_MS ..
  *	REFACCEL_QUIESCE_TIMEOUT_MAX_MS, else EINVAL.  Each open starts with
  *	the device's default (sysfs quiesce_timeout_ms).
- * @flags: GET: REFACCEL_QUIESCE_F_*; SET: must be 0
- * @last_result: GET: enum refaccel_quiesce_result; SET: must be 0
+ * @flags: GET: REFACCEL_QUIESCE_F_*; SET: ignored within
+ *	REFACCEL_QUIESCE_F_ALL (they describe the device, nothing sets
+ *	them), any other bit EINVAL
+ * @last_result: GET: enum refaccel_quiesce_result; SET: ignored
  * @last_us: GET: how long the last quiesce took or waited, in
- *	microseconds; SET: must be 0
+ *	microseconds; SET: ignored
  * @last_in_flight: GET: descriptors the device still had in flight when
- *	the last quiesce ended; SET: must be 0
+ *	the last quiesce ended; SET: ignored
  * @mode: GET: the enum refaccel_quiesce_mode in force; SET: a new one
  *	(else EINVAL).  Each open starts with DRAIN.  (Before the mode
  *	existed this field was reserved and 0, which is DRAIN.)
  *
- * Only SET changes anything; GET is side-effect free.  An arc that times
+ * Only SET changes anything; GET is side-effect free.  What GET returned
+ * may be changed in @timeout_ms or @mode and passed to SET as it is: the
+ * fields only GET fills are ignored there.  An arc that times
  * out fails within @timeout_ms plus a slack of at most 20 ms (polling and
  * the undo) and leaves the device in the state it was in, running; a
  * retry with a larger bound may succeed.

@@ -90,7 +90,11 @@ static int refaccel_feature_quiesce(struct refaccel_vfio_device *rvdev,
 	if (flags & VFIO_DEVICE_FEATURE_SET) {
 		if (copy_from_user(&q, arg, sizeof(q)))
 			return -EFAULT;
-		if (q.flags || q.last_result || q.last_us || q.last_in_flight)
+		/*
+		 * What only GET fills is ignored, so that GET, a change and
+		 * SET works; a flag no GET can report is someone's mistake.
+		 */
+		if (q.flags & ~REFACCEL_QUIESCE_F_ALL)
 			return -EINVAL;
 		if (q.timeout_ms < REFACCEL_QUIESCE_TIMEOUT_MIN_MS ||
 		    q.timeout_ms > REFACCEL_QUIESCE_TIMEOUT_MAX_MS)
