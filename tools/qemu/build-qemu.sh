@@ -27,6 +27,13 @@
 # (QEMU does not free everything at exit; any other report aborts).  A cold
 # ASan build took about 7 minutes on 2 cores, the normal one about 4.
 #
+# tools/qemu/patches/*.patch are applied to the QEMU tree when it is set up
+# (in name order, patch -p1), each a fix to QEMU itself that the lanes need;
+# they are inputs of the key and of the tree's recipe.  Today: a TCG
+# dirty-tracking fix without which a TCG guest loses stores across a
+# migration whose dirty pages come from a device's DMA logging (see the
+# patch and Documentation/qemu.rst).
+#
 # The built QEMU carries no firmware: run it with
 #   -L /usr/share/qemu -L /usr/share/seabios -L /usr/lib/ipxe/qemu
 set -euo pipefail
@@ -90,10 +97,22 @@ model_files() {
 	(cd "$TOP" && ls -1 tools/qemu/refaccel*.[ch] tools/qemu/trace-events |
 		LC_ALL=C sort)
 }
+# The fixes to QEMU itself, in the order they are applied.
+patch_files() {
+	(cd "$TOP" && ls -1 tools/qemu/patches/*.patch 2>/dev/null |
+		LC_ALL=C sort)
+}
+patches_hash() {
+	local f
+	for f in $(patch_files); do
+		printf '%s\0' "$f"
+		cat "$TOP/$f"
+	done | sha256sum | cut -c1-16
+}
 hash_inputs() {
 	local f
 	# names matter too (renames change the key)
-	for f in $(model_files) tools/qemu/build-qemu.sh include/hw/refaccel_regs.h; do
+	for f in $(model_files) $(patch_files) tools/qemu/build-qemu.sh include/hw/refaccel_regs.h; do
 		printf '%s\0' "$f"
 		cat "$TOP/$f"
 	done | sha256sum | cut -c1-12
@@ -165,7 +184,7 @@ sync_model() {
 
 # The work tree is reusable when it was set up from the same QEMU source by
 # the same version of this script and configured successfully.
-RECIPE="$QVER $(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16) ${CONFIGURE_ARGS[*]}"
+RECIPE="$QVER $(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16) patches $(patches_hash) ${CONFIGURE_ARGS[*]}"
 SRC=$WORK/src
 if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
    [ "$(cat "$WORK/recipe" 2>/dev/null)" != "$RECIPE" ] ||
@@ -188,6 +207,13 @@ if [ "${REFACCEL_QEMU_COLD:-0}" != 0 ] ||
 		dpkg-source -x "$DSC" "$SRC.tmp" >>"$LOG" 2>&1 || fail "dpkg-source -x"
 	fi
 	mv "$SRC.tmp" "$SRC"
+
+	for f in $(patch_files); do
+		msg "applying ${f##*/}"
+		patch -d "$SRC" -p1 --forward --fuzz=0 --no-backup-if-mismatch \
+			<"$TOP/$f" >>"$LOG" 2>&1 ||
+			fail "patch ${f##*/} does not apply to QEMU $QVER"
+	done
 
 	# Hook the model into the tree (Kconfig, meson, x86_64 device config);
 	# sync_model fills in the source list and the trace events.
