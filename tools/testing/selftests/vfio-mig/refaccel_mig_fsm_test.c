@@ -1593,9 +1593,9 @@ TEST_F_TIMEOUT(fsm, quiesce_feature_set_invalid, T_TIMEOUT)
 	EXPECT_EQ(-EINVAL, quiesce_set(e, 0));
 	EXPECT_EQ(-EINVAL, quiesce_set(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS + 1));
 	EXPECT_EQ(-EINVAL, quiesce_set(e, UINT32_MAX));
-	q.flags = REFACCEL_QUIESCE_F_UNBOUNDED;
+	q.flags = ~REFACCEL_QUIESCE_F_ALL;
 	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
-				       &q, sizeof(q))) TH_LOG("SET with flags");
+				       &q, sizeof(q))) TH_LOG("SET with a reserved flag");
 	q.flags = 0;
 	q.mode = REFACCEL_QUIESCE_MODE_PARK + 1;
 	EXPECT_EQ(-EINVAL, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
@@ -1613,6 +1613,34 @@ TEST_F_TIMEOUT(fsm, quiesce_feature_set_invalid, T_TIMEOUT)
 	EXPECT_EQ(0, quiesce_set(e, REFACCEL_QUIESCE_TIMEOUT_MAX_MS));
 	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_TIMEOUT_MAX_MS,
 		  quiesce_timeout_now(_metadata, e));
+}
+
+/*
+ * GET, change the bound and the mode, SET what GET returned: the fields
+ * only GET fills (flags, the last quiesce) are ignored, the change holds.
+ */
+TEST_F_TIMEOUT(fsm, quiesce_feature_get_modify_set, T_TIMEOUT)
+{
+	struct mig_env *e = E;
+	struct refaccel_vfio_quiesce q, back;
+
+	/* a quiesce first, so that every GET-only field may be non-zero */
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING_P2P, NULL));
+	ASSERT_EQ(0, mig_set_state(VDEV, S_RUNNING, NULL));
+	ASSERT_EQ(0, quiesce_get(e, &q));
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_OK, q.last_result);
+	q.timeout_ms = q.timeout_ms == 777 ? 778 : 777;
+	q.mode = REFACCEL_QUIESCE_MODE_PARK;
+	q.last_us = q.last_us ?: 1;
+	EXPECT_EQ(0, mig_feature(VDEV, VFIO_DEVICE_FEATURE_SET | F_QUIESCE,
+				 &q, sizeof(q)))
+		TH_LOG("SET of what GET returned (flags 0x%x, last result %u)",
+		       q.flags, q.last_result);
+	ASSERT_EQ(0, quiesce_get(e, &back));
+	EXPECT_EQ(q.timeout_ms, back.timeout_ms);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_MODE_PARK, back.mode);
+	EXPECT_EQ(q.flags, back.flags);
+	EXPECT_EQ((uint32_t)REFACCEL_QUIESCE_OK, back.last_result);
 }
 
 /*

@@ -44,10 +44,7 @@
 enum start_as { DECODING, DECODE_OFF, IN_D3HOT };
 
 FIXTURE(qlock) {
-	struct ra_found found;
-	struct vu_iommu iommu;
-	struct mig_env e;
-	bool iommu_ok;
+	struct env_one one;
 };
 
 FIXTURE_VARIANT(qlock) {
@@ -60,30 +57,14 @@ FIXTURE_VARIANT_ADD(qlock, d3hot) { .as = IN_D3HOT };
 
 FIXTURE_SETUP(qlock)
 {
-	char bdf[1][VU_BDF_LEN], why[700];
-	enum vu_backend be = vu_backend_from_env();
-	int ret;
-
-	if (!env_find(&self->found, bdf, 1, why, sizeof(why)))
-		SKIP(return, "%s", why);
-	ret = vu_iommu_init(&self->iommu, be);
-	if (ret == -ENOENT)
-		SKIP(return, "kernel has no VFIO %s backend", vu_backend_name(be));
-	ASSERT_EQ(0, ret);
-	self->iommu_ok = true;
-	ret = env_open(&self->e, &self->iommu, bdf[0], why, sizeof(why));
-	if (ret == 1)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", bdf[0], strerror(-ret));
-	if (!env_testctl(&self->e))
+	ENV_ONE_SETUP(&self->one);
+	if (!env_testctl(&self->one.e))
 		SKIP(return, "CAPS.TESTCTL clear (model property testctl=off): cannot make the quiesce hang");
 }
 
 FIXTURE_TEARDOWN(qlock)
 {
-	env_close(&self->e);
-	if (self->iommu_ok)
-		vu_iommu_cleanup(&self->iommu);
+	env_one_teardown(&self->one);
 }
 
 struct arc {
@@ -130,7 +111,7 @@ static int enter(struct mig_env *e, enum start_as as, bool in)
 
 TEST_F_TIMEOUT(qlock, user_not_held_up, 120)
 {
-	struct mig_env *e = &self->e;
+	struct mig_env *e = &self->one.e;
 	struct arc a = { .e = e };
 	uint64_t t0, t_access, t_done;
 	uint32_t st = 0;
@@ -155,19 +136,22 @@ TEST_F_TIMEOUT(qlock, user_not_held_up, 120)
 	EXPECT_EQ(0, env_mem_decode(e, false));
 	EXPECT_EQ(0, env_mem_decode(e, variant->as != DECODE_OFF));
 	if (variant->as != IN_D3HOT) {
-		EXPECT_EQ(0, env_power(e, 3));
-		EXPECT_EQ(0, env_power(e, 0));
+		EXPECT_EQ(0, env_power_set(e, 3, true));
+		EXPECT_EQ(0, env_power_set(e, 0, true));
 	} else {
-		EXPECT_EQ(0, env_power(e, 0));
-		EXPECT_EQ(0, env_power(e, 3));
+		EXPECT_EQ(0, env_power_set(e, 0, true));
+		EXPECT_EQ(0, env_power_set(e, 3, true));
 	}
 	t_done = vu_now_ms();
 
 	ASSERT_EQ(0, pthread_join(t, NULL));
-	TH_LOG("quiesce gave up after %llu ms (timeout %u ms); the user's accesses took %llu ms, from %llu ms on",
+	/* the poll is over: the user's last power write holds, bounce or not */
+	EXPECT_EQ(variant->as == IN_D3HOT ? 3 : 0, env_dstate(e))
+		TH_LOG("PMCSR after the arc gave up");
+	TH_LOG("quiesce gave up after %llu ms (timeout %u ms); the user's accesses took %llu ms, from %llu ms on; D3hot read back as D0 %u time(s) (a poll look had woken the function)",
 	       (unsigned long long)(a.end_ms - t0), QUIESCE_MS,
 	       (unsigned long long)(t_done - t_access),
-	       (unsigned long long)(t_access - t0));
+	       (unsigned long long)(t_access - t0), e->pm_bounces);
 	EXPECT_EQ(-ETIMEDOUT, a.ret) TH_LOG("RUNNING -> RUNNING_P2P: %s",
 					    strerror(-a.ret));
 	EXPECT_LT(t_done, a.end_ms)
