@@ -9,9 +9,12 @@
 # Output (for tests/vm-suite.sh, which numbers the "ok - " lines):
 #   * every result line of the binary with LABEL put after its number,
 #     "ok 3 [LABEL] fixture.test", everything else as a "# " comment;
-#   * one verdict line for the run:
-#       ok - [LABEL] BINARY: plan 20, 20 results, exit 0
-#       ok - [LABEL] BINARY: plan 2, 2 results, exit 0 # SKIP all 2 tests skipped
+#   * one verdict for the run, a result line only when it says what the
+#     results do not (each fact is counted once):
+#       # verdict: [LABEL] BINARY: plan 20, 20 results, exit 0: whole
+#       # verdict: [LABEL] BINARY: plan 20, 20 results, exit 1: whole
+#         (1 of them "not ok": that result is the failure)
+#       ok - [LABEL] BINARY: plan 0, 0 results, exit 4 # SKIP no device
 #       not ok - [LABEL] BINARY: plan 3, 1 results, exit 139: killed by
 #         SIGSEGV; 1 results for a plan of 3
 #
@@ -120,7 +123,10 @@ why=()
 case "$rc" in
 "") why+=("no exit status (the run was lost)") ;;
 0) ;;
-1) why+=("KSFT_FAIL") ;;
+1)
+	# The failed results already say so; exit 1 without one does not.
+	[ "$fails" -gt 0 ] || why+=("exit 1 (KSFT_FAIL) without a failed result")
+	;;
 4)
 	if [ "$skips" -ne "$results" ]; then
 		why+=("exit 4 (KSFT_SKIP) but only $skips of $results results are SKIP")
@@ -152,12 +158,9 @@ summary="[$label] $name: plan ${plan:-none}, $results results, exit ${rc:-none}"
 if [ ${#why[@]} -gt 0 ]; then
 	msg=$(IFS=';'; echo "${why[*]}")
 	echo "not ok - $summary: ${msg//;/; }"
-elif [ "$results" -eq "$skips" ]; then
-	if [ "$results" -eq 0 ]; then
-		echo "ok - $summary # SKIP${plan_skip:- nothing ran}"
-	else
-		echo "ok - $summary # SKIP all $results tests skipped"
-	fi
+elif [ "$results" -eq 0 ]; then
+	echo "ok - $summary # SKIP${plan_skip:- nothing ran}"
 else
-	echo "ok - $summary"
+	# A whole run adds no fact its results have not counted.
+	echo "# verdict: $summary: whole"
 fi

@@ -65,7 +65,8 @@ tap() {	# tap ok|not-ok NAME [DETAIL]
 }
 
 # The output of tests/ksft-run.sh: its result lines ("ok 3 [L] name",
-# numbered by the harness) and its verdict ("ok - [L] bin: ...") are
+# numbered by the harness) and its verdict when not a comment ("not ok -
+# [L] bin: ..." or a skip plan's "ok - ... # SKIP") are
 # numbered into this script's sequence, the rest are comments.
 tap_lines() {
 	local l

@@ -46,8 +46,9 @@ tap_lines() {
 # ksft LABEL BINARY: run one kselftest binary through tests/ksft-run.sh.
 # Its result lines keep the harness's numbers with [LABEL] after them; the
 # verdict on the run as a whole (exit status, plan against the results
-# printed, the time limit) is numbered into this script's sequence, so a
-# binary that dies, hangs or runs nothing fails here.
+# printed, the time limit), when it is a result line, is numbered into
+# this script's sequence, so a binary that dies, hangs or runs nothing
+# fails here.
 ksft() {
 	tap_lines --keep < <(tests/ksft-run.sh "$@")
 }
@@ -77,6 +78,10 @@ case " $drivers " in
 *" vfio-pci "*) ;;
 *) echo "# functions on stock vfio-pci: refaccel_func_test runs on the stock lane, not here" ;;
 esac
+# Every binary the Makefile builds: one that is missing fails, it does not
+# quietly run fewer tests.
+progs=$(make -s --no-print-directory -C "$st" list-tests 2>/dev/null)
+[ -n "$progs" ] || tap not-ok "selftest-list" "make -C $st list-tests printed nothing"
 for drv in $drivers; do
 	echo "# --- functions bound to $drv ---"
 	if ! tools/vm/bind.sh "$drv" | sed 's/^/# /'; then
@@ -89,14 +94,18 @@ for drv in $drivers; do
 	else
 		tap not-ok "lspci-$drv" "only $nbound functions in use by $drv"
 	fi
-	for t in "$st"/*_test; do
-		[ -x "$t" ] || continue
+	for t in $progs; do
+		t=$st/$t
 		case "${t##*/}" in mtty_*) continue ;; esac	# below, once
 		# On stock vfio-pci only the device's functions can be
 		# tested (DMA, MSI-X, reset): every migration, dirty and PRI
 		# test would SKIP, and counting those SKIPs again says
 		# nothing the refaccel-vfio-pci run has not.
 		if [ "$drv" = vfio-pci ] && [ "${t##*/}" != refaccel_func_test ]; then
+			continue
+		fi
+		if [ ! -x "$t" ]; then
+			tap not-ok "${t##*/}-$drv" "not built: $t missing"
 			continue
 		fi
 		echo "# running ${t##*/} on $drv"

@@ -22,8 +22,9 @@ cancel-retry, kill-dst, stop-cont, reset, refused (the device does not
 offer migration: QEMU must name the blocker and refuse the migrate
 command, the source keeps running), probe (boot A, print HMP output such
 as ``info mtree -f``, try one migration, print the result; for
-debugging), and those of scenarios_qemu10.py (QEMU 10.0 features:
-postcopy, migration-events, multifd, no-switchover-ack).
+debugging), those of scenarios_qemu10.py (QEMU 10.0 features:
+postcopy, migration-events, multifd, no-switchover-ack) and those of
+scenarios_stress.py (pingpong-n, cancel-phases, downtime-size).
 """
 
 import argparse
@@ -39,6 +40,7 @@ import threading
 import time
 
 import scenarios_qemu10 as q10
+import scenarios_stress as stress
 
 FIRMWARE = ["-L", "/usr/share/qemu", "-L", "/usr/share/seabios",
             "-L", "/usr/lib/ipxe/qemu"]
@@ -464,15 +466,26 @@ def test_flags(bdf, clear=0):
     return v0, v
 
 
-def dump_log(vm, lines=60):
-    text = vm.stderr_text().splitlines()
+def dump_text(vm, what, text, lines):
+    text = text.splitlines()
     if not text:
         return
-    log("--- %s stderr (last %d of %d lines) ---" % (vm.name,
-                                                    min(lines, len(text)),
-                                                    len(text)))
+    log("--- %s %s (last %d of %d lines) ---" % (vm.name, what,
+                                               min(lines, len(text)),
+                                               len(text)))
     for ln in text[-lines:]:
         log("  " + ln)
+
+
+def dump_log(vm, lines=60):
+    dump_text(vm, "stderr", vm.stderr_text(), lines)
+
+
+def dump_serial(vm, lines=12):
+    """The guest's last words: its progress, and a timeout's register dump
+    (STATUS, SQ_HEAD, CQ_TAIL) that tells a device that stopped working
+    from completions that were written but never reached the guest."""
+    dump_text(vm, "serial", vm.serial.text().decode(errors="replace"), lines)
 
 
 class Lane:
@@ -842,6 +855,8 @@ class Lane:
         log("metric: %s guest-completed-before=%s guest-completed-after=%s"
             % (label, before and before[1], after and after[1]))
         if not after or not before or after[1] <= before[1]:
+            dump_serial(src)
+            dump_serial(dst)
             raise Failure("%s: the guest makes no progress on the "
                           "destination" % label)
 
@@ -1317,6 +1332,8 @@ SCENARIOS = {
 }
 q10.bind(sys.modules[__name__])
 SCENARIOS.update(q10.SCENARIOS)
+stress.bind(sys.modules[__name__])
+SCENARIOS.update(stress.SCENARIOS)
 
 
 def main():
@@ -1404,6 +1421,7 @@ def main():
     ap.add_argument("--report-every", type=float, default=15,
                     help="seconds between progress lines of a migration")
     q10.add_options(ap)
+    stress.add_options(ap)
     ap.add_argument("--workdir", default="")
     ap.add_argument("--label", default="",
                     help="prefix of every test name (LABEL/name)")

@@ -118,6 +118,10 @@ migration-events|migration-events|
 multifd|multifd|--multifd-channels 4
 switchover-ack|pingpong|--switchover-ack-trace
 no-switchover-ack|no-switchover-ack|
+pingpong-20|pingpong-n|--hops 20
+cancel-phases|cancel-phases|
+downtime-idle|downtime-size|--append "mode=nodev"
+downtime-busy|downtime-size|
 '
 # The plan of REFACCEL_LANE_UNBOUNDED=1 (functions with CAPS.
 # QUIESCE_UNBOUNDED): each scenario first reloads the module with the
