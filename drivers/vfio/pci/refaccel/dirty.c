@@ -64,28 +64,49 @@ static int vmig_log_program(struct vmig_device *mig)
 	return mig->ops->dma_track_start(mig, r, log->nr, log->pgshift);
 }
 
-/* Copy the (combined) interval tree into @log->range; check what it spans. */
+/*
+ * Copy the (combined) interval tree into @log->range, each range widened to
+ * whole tracking pages (1 << @log->pgshift): the vfio core aligns ranges to
+ * the page size the user asked for, which may be finer than the one the
+ * device tracks, and a report may only ask for whole tracking pages.  Ranges
+ * that share a page once widened become one.  Check what they span.
+ */
 static int vmig_log_take_ranges(struct vmig_device *mig,
 				struct rb_root_cached *ranges, u32 nr)
 {
 	struct vmig_log *log = &mig->log;
 	struct interval_tree_node *node;
-	u64 span = 0, len;
+	u64 mask = (1ull << log->pgshift) - 1;
+	u64 span = 0, start, last;
 	u32 i = 0;
 
 	for (node = interval_tree_iter_first(ranges, 0, ULONG_MAX); node;
 	     node = interval_tree_iter_next(node, 0, ULONG_MAX)) {
-		if (WARN_ON_ONCE(i >= nr))
+		start = node->start & ~mask;
+		last = node->last | mask;
+		/*
+		 * Sorted and disjoint: only the previous range can share a
+		 * tracking page with this one (ranges that only touch stay
+		 * apart, as the user gave them).
+		 */
+		if (i && start <= log->range[i - 1].last) {
+			span -= log->range[i - 1].last -
+				log->range[i - 1].start + 1;
+			start = log->range[i - 1].start;
+			i--;
+		} else if (WARN_ON_ONCE(i >= nr)) {
 			return -EINVAL;
-		len = node->last - node->start + 1;
-		if (check_add_overflow(span, len, &span) ||
+		}
+		/* in two steps: a range of the whole space has no u64 length */
+		if (check_add_overflow(span, last - start, &span) ||
+		    check_add_overflow(span, 1ull, &span) ||
 		    span > mig->info.dma_max_span) {
 			dev_dbg(log_dev(mig), "DMA logging: ranges span more than the %llu bytes the device tracks\n",
 				mig->info.dma_max_span);
 			return -EOPNOTSUPP;
 		}
-		log->range[i].start = node->start;
-		log->range[i].last = node->last;
+		log->range[i].start = start;
+		log->range[i].last = last;
 		/* nothing owed yet */
 		log->range[i].stale_start = 1;
 		log->range[i].stale_last = 0;
@@ -130,6 +151,15 @@ int vmig_log_start(struct vmig_device *mig, struct rb_root_cached *ranges,
 		ret = -EINVAL;
 		goto out;
 	}
+	/*
+	 * Not on an open whose migration set-up failed: @info and the
+	 * device's mappings may be the previous open's.
+	 */
+	if (!READ_ONCE(mig->usable)) {
+		dev_dbg(log_dev(mig), "DMA logging: migration is not usable on this open\n");
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
 	if (!info->dma_max_ranges) {
 		ret = -EOPNOTSUPP;
 		goto out;
@@ -139,11 +169,11 @@ int vmig_log_start(struct vmig_device *mig, struct rb_root_cached *ranges,
 		vfio_combine_iova_ranges(ranges, nr, info->dma_max_ranges);
 		nr = info->dma_max_ranges;
 	}
+	log->pgshift = clamp_t(unsigned int, ilog2(*page_size),
+			       info->dma_pgshift_min, info->dma_pgshift_max);
 	ret = vmig_log_take_ranges(mig, ranges, nr);
 	if (ret)
 		goto out;
-	log->pgshift = clamp_t(unsigned int, ilog2(*page_size),
-			       info->dma_pgshift_min, info->dma_pgshift_max);
 	log->reset_gen = READ_ONCE(mig->reset_gen);
 	ret = vmig_log_program(mig);
 	if (ret)
