@@ -401,11 +401,24 @@ static int refaccel_mig_ctrl(struct refaccel_vfio_device *rv, u32 clear,
 	return 0;
 }
 
+/* Resume, and check it: a device still quiesced is not where the FSM says. */
 static int refaccel_unquiesce(struct vmig_device *mig)
 {
-	return refaccel_mig_ctrl(to_rv(mig), REFACCEL_MIG_CTRL_QUIESCE |
-				 REFACCEL_MIG_CTRL_ABORT_PRI |
-				 REFACCEL_MIG_CTRL_PARK, 0, NULL);
+	struct refaccel_vfio_device *rv = to_rv(mig);
+	u32 status;
+	int ret;
+
+	ret = refaccel_mig_ctrl(rv, REFACCEL_MIG_CTRL_QUIESCE |
+				REFACCEL_MIG_CTRL_ABORT_PRI |
+				REFACCEL_MIG_CTRL_PARK, 0, &status);
+	if (ret)
+		return ret;
+	if (status & REFACCEL_MIG_STATUS_QUIESCED) {
+		dev_err(rv_dev(rv), "device did not resume from quiesce (status %#x)\n",
+			status);
+		return -EIO;
+	}
+	return 0;
 }
 
 static int refaccel_freeze(struct vmig_device *mig)
