@@ -912,6 +912,8 @@ struct reader {
 	uint64_t poll_bad;
 	uint64_t bytes;
 	int other_err;
+	struct mig_buf s;	/* every byte read, in order: one stream */
+	bool append_failed;
 };
 
 static void *reader_fn(void *arg)
@@ -927,6 +929,8 @@ static void *reader_fn(void *arg)
 		if (n > 0) {
 			r->data++;
 			r->bytes += n;
+			if (mig_buf_append(&r->s, buf, n))
+				r->append_failed = true;
 		} else if (!n) {
 			r->eof++;
 		} else if (err == ENOMSG) {
@@ -988,6 +992,42 @@ static void *watcher_fn(void *arg)
 	return NULL;
 }
 
+/*
+ * What one round's reader got is one stream: the bytes of every read() in
+ * order.  Read to EOF (STOP_COPY) it is a whole, valid stream whose device
+ * memory is what SRAM holds now (nothing wrote it since the freeze);
+ * otherwise the session ended under the reader and the bytes are a valid
+ * start of a stream: no byte breaks a rule, only the end is missing.
+ */
+static void check_round_stream(struct __test_metadata *_metadata,
+			       struct mig_env *e, struct reader *r, int round,
+			       uint8_t *image, uint8_t *sram, int *whole,
+			       int *cut)
+{
+	struct mig_verdict v;
+
+	EXPECT_FALSE(r->append_failed) TH_LOG("round %d: out of memory keeping the stream", round);
+	memset(image, 0, e->lim.mem_size);
+	mig_stream_verify(r->s.p, r->s.len, &e->lim, NULL, &v,
+			  r->eof ? image : NULL);
+	if (r->eof) {
+		EXPECT_EQ((int)MIG_V_ACCEPT, (int)v.kind)
+			TH_LOG("round %d: the %zu bytes read to EOF are not a valid stream: %s",
+			       round, r->s.len, v.why ? v.why : "?");
+		EXPECT_EQ(0, ra_sram_read(&e->dev, 0, sram, e->lim.mem_size));
+		EXPECT_EQ(0, memcmp(image, sram, e->lim.mem_size))
+			TH_LOG("round %d: the stream's device memory is not what SRAM holds",
+			       round);
+		(*whole)++;
+	} else {
+		EXPECT_EQ((int)MIG_V_TRUNC, (int)v.kind)
+			TH_LOG("round %d: the %zu bytes read before the session ended are not the start of a stream: %s",
+			       round, r->s.len, v.why ? v.why : "?");
+		(*cut)++;
+	}
+	mig_buf_free(&r->s);
+}
+
 TEST_F_TIMEOUT(fsm, concurrent_read_vs_state_changes, 900)
 {
 	const int rounds = 40, toggles = 6;
@@ -997,8 +1037,14 @@ TEST_F_TIMEOUT(fsm, concurrent_read_vs_state_changes, 900)
 	pthread_t wt;
 	uint64_t rng = 0xc0ffee;
 	uint8_t page[ENV_PAGE];
+	uint8_t *image, *sram;
+	int whole = 0, cut = 0;
 	int ret;
 
+	image = malloc(e->lim.mem_size);
+	sram = malloc(e->lim.mem_size);
+	ASSERT_NE(NULL, image);
+	ASSERT_NE(NULL, sram);
 	ASSERT_EQ(0, pthread_create(&wt, NULL, watcher_fn, &w));
 	for (int round = 0; round < rounds; round++) {
 		struct reader r = { 0 };
@@ -1059,6 +1105,8 @@ TEST_F_TIMEOUT(fsm, concurrent_read_vs_state_changes, 900)
 		expect_dead_fd(_metadata, fd, true, "after the round");
 		close(fd);
 		EXPECT_EQ((uint32_t)S_RUNNING, get_state(_metadata, e));
+		check_round_stream(_metadata, e, &r, round, image, sram,
+				   &whole, &cut);
 		tot.data += r.data;
 		tot.bytes += r.bytes;
 		tot.eof += r.eof;
@@ -1096,6 +1144,10 @@ TEST_F_TIMEOUT(fsm, concurrent_read_vs_state_changes, 900)
 				    strerror(-w.bad_err));
 	EXPECT_LT(0u, tot.data);
 	EXPECT_LT(0u, tot.enodev);
+	TH_LOG("streams: %d read to EOF and loaded into an image equal to SRAM, %d cut by the end of their session, each a valid start of a stream",
+	       whole, cut);
+	free(image);
+	free(sram);
 
 	ASSERT_EQ(0, env_reset(e));
 	ASSERT_EQ(0, env_work(e));
