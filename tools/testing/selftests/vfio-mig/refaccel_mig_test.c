@@ -466,21 +466,79 @@ TEST_F_TIMEOUT(mig, pre_copy_idle_converges, 600)
 }
 
 /*
- * A busy device: LOADs write SRAM during PRE_COPY.  Device writes must be
- * tracked as dirty and reach B; the STOP_COPY part is reported.
+ * The MEM records of @b that start in [@from, @to) are exactly the chunks
+ * @first .. @last - 1 the LOADs wrote: chunk i at SRAM offset 3 * i *
+ * CHUNK, one record of one chunk each, in order, with the bytes the LOAD
+ * read from src.  Returns the number of records of other types there.
+ */
+static int expect_chunk_records(struct __test_metadata *_metadata,
+				FIXTURE_DATA(mig) *self, const struct mig_buf *b,
+				size_t from, size_t to, int first, int last,
+				const char *what)
+{
+	const size_t rec_over = sizeof(struct vmig_rec_hdr) + sizeof(uint64_t);
+	int max = (int)(b->len / sizeof(struct vmig_rec_hdr)) + 1;
+	struct mig_rec_ref *recs = calloc(max, sizeof(*recs));
+	int n, i, k = first, other = 0;
+
+	EXPECT_NE(NULL, recs) TH_LOG("%s: out of memory", what);
+	if (!recs)
+		return -1;
+	n = mig_stream_index(b->p, b->len, recs, max);
+	EXPECT_LT(0, n) TH_LOG("%s: the stream cannot be indexed", what);
+	for (i = 0; i < n; i++) {
+		const uint8_t *pl = b->p + recs[i].off + sizeof(struct vmig_rec_hdr);
+		uint64_t off;
+
+		if (recs[i].off < from || recs[i].off >= to)
+			continue;
+		if (recs[i].type != VMIG_REC_MEM) {
+			other++;
+			continue;
+		}
+		memcpy(&off, pl, sizeof(off));
+		EXPECT_GT(last, k) TH_LOG("%s: a MEM record (offset 0x%llx) beyond the %d chunks written",
+					  what, (unsigned long long)off, last - first);
+		if (k >= last)
+			break;
+		EXPECT_EQ((uint64_t)k * 3 * CHUNK, off)
+			TH_LOG("%s: record %d: offset", what, k - first);
+		EXPECT_EQ(rec_over + CHUNK, recs[i].size)
+			TH_LOG("%s: record %d: not one chunk", what, k - first);
+		if (recs[i].size == rec_over + CHUNK)
+			EXPECT_EQ(0, memcmp(pl + sizeof(off), (uint8_t *)self->src.va +
+					    (size_t)k * CHUNK, CHUNK))
+				TH_LOG("%s: record %d: not the bytes the LOAD wrote",
+				       what, k - first);
+		k++;
+	}
+	EXPECT_EQ(last, k) TH_LOG("%s: %d of the %d chunks written were sent",
+				  what, k - first, last - first);
+	free(recs);
+	return other;
+}
+
+/*
+ * A busy device: LOADs write SRAM during PRE_COPY.  The next pre-copy
+ * pass is exactly the chunks the device wrote (offset, size and bytes of
+ * each record; no other page), PRECOPY_INFO announces at least their
+ * pages and at most those records, and the STOP_COPY part is exactly the
+ * chunks written after the last pre-copy read, then STATE and END.
  */
 TEST_F_TIMEOUT(mig, pre_copy_busy_device_writes_tracked, 600)
 {
+	const uint64_t rec_over = sizeof(struct vmig_rec_hdr) + sizeof(uint64_t);
 	struct mig_buf pre = { 0 };
 	struct refaccel_cpl cpl;
 	uint64_t initial, dirty;
-	size_t final_bytes;
+	size_t final_bytes, len_init, len_busy;
 	bool eof;
 	int fd, i;
 
 	ra_rand_fill(self->src.va, NDESC * CHUNK, &self->rng);
 	ASSERT_EQ(0, mig_set_state(&self->a.vdev, VFIO_DEVICE_STATE_PRE_COPY, &fd));
 	ASSERT_EQ(0, mig_read_stream(fd, &pre, STREAM_CHUNK, &eof));
+	len_init = pre.len;
 	ASSERT_EQ(0, mig_precopy_info(fd, &initial, &dirty));
 	ASSERT_EQ(0u, initial);
 
@@ -495,19 +553,30 @@ TEST_F_TIMEOUT(mig, pre_copy_busy_device_writes_tracked, 600)
 	}
 	ASSERT_EQ(0, mig_precopy_info(fd, &initial, &dirty));
 	ASSERT_LE(8 * CHUNK, dirty) TH_LOG("device writes to SRAM not tracked");
+	EXPECT_GE(8 * (CHUNK + rec_over), dirty)
+		TH_LOG("dirty bytes %llu: more than the 8 chunks written",
+		       (unsigned long long)dirty);
 	/* Half of them are read while running, the rest go in STOP_COPY. */
 	ASSERT_EQ(0, mig_read_stream(fd, &pre, STREAM_CHUNK, &eof));
+	len_busy = pre.len;
+	EXPECT_EQ(8 * (CHUNK + rec_over), len_busy - len_init)
+		TH_LOG("the pass after the LOADs must be exactly their 8 chunks");
+	EXPECT_EQ(0, expect_chunk_records(_metadata, self, &pre, len_init,
+					  len_busy, 0, 8, "busy pass"));
 	for (i = 8; i < 12; i++) {
 		struct refaccel_desc d = ra_desc_load(TAG_BASE | i,
 			self->src.iova + (uint64_t)i * CHUNK,
 			(uint64_t)(i * 3) * CHUNK, CHUNK);
 
 		ASSERT_EQ(0, ra_run(&self->ring, &d, &cpl, self->tmo));
+		ASSERT_EQ(REFACCEL_CPL_OK, cpl.status);
 	}
 	final_bytes = finish_pre_copy(_metadata, self, fd, &pre);
 	TH_LOG("metric: busy device (4 x %u KiB written after the last pre-copy read): STOP_COPY part %zu bytes",
 	       CHUNK >> 10, final_bytes);
-	ASSERT_LE(4 * CHUNK, final_bytes);
+	/* the 4 chunks, then STATE and END and nothing else */
+	EXPECT_EQ(2, expect_chunk_records(_metadata, self, &pre, len_busy,
+					  pre.len, 8, 12, "STOP_COPY part"));
 
 	sram_snapshot(_metadata, &self->a, self->sram_a, self->sram_size);
 	ASSERT_EQ(0, mig_load(&self->b.vdev, pre.p, pre.len, STREAM_CHUNK));
