@@ -109,6 +109,11 @@ class QMP:
     """A minimal QMP client over a unix socket: greeting, capabilities
     negotiation, synchronous commands, and events collected on the side."""
 
+    # "migrate" commands QEMU accepted, over every VM of the run: a
+    # scenario that started none (QEMU refused) ran no migration whose
+    # device resets could be judged (tests/qemu-lane/run.sh)
+    migrations = 0
+
     def __init__(self, path, timeout=60.0, proc=None):
         self.path = path
         self.buf = b""
@@ -154,6 +159,8 @@ class QMP:
                 continue
             if "error" in resp:
                 raise QMPError(name, resp["error"])
+            if name == "migrate":
+                QMP.migrations += 1
             return resp.get("return")
 
     def hmp(self, line):
@@ -1450,6 +1457,7 @@ def main():
         lane.cleanup()
         if lane.dt_lose():
             lane.clear_dt_lose()
+        log("migrations started: %d" % QMP.migrations)
     return 1 if lane.failed else 0
 
 
