@@ -43,6 +43,28 @@ tap_lines() {
 	done
 }
 
+# helper NAME CMD...: the result lines of a helper script (the DMA logging
+# benchmark, the trace and debugfs checks, KUnit, the splat self-test).
+# One that dies part way fails here: an exit status other than 0 without
+# a failed result of its own, or no result line at all.
+helper() {
+	# (not "n": that is tap's counter)
+	local name=$1 out rc nres nfail
+	shift
+	out=$(mktemp /tmp/vm-suite-helper.XXXXXX)
+	"$@" >"$out" 2>&1
+	rc=$?
+	tap_lines <"$out"
+	nres=$(grep -Ec '^(not )?ok - ' "$out")
+	nfail=$(grep -Ec '^not ok - ' "$out")
+	rm -f "$out"
+	if [ "$nres" -eq 0 ]; then
+		tap not-ok "$name" "printed no result (exit $rc)"
+	elif [ "$rc" -ne 0 ] && [ "$nfail" -eq 0 ]; then
+		tap not-ok "$name" "exit $rc without a failed result: it died part way"
+	fi
+}
+
 # ksft LABEL BINARY: run one kselftest binary through tests/ksft-run.sh.
 # Its result lines keep the harness's numbers with [LABEL] after them; the
 # verdict on the run as a whole (exit status, plan against the results
@@ -153,7 +175,7 @@ echo "# --- DMA logging benchmark ---"
 t0=$SECONDS
 # REFACCEL_DIRTY_BENCH_ARGS: fewer repetitions where timings mean little.
 # shellcheck disable=SC2086
-tap_lines < <(tests/dirty-bench.sh ${REFACCEL_DIRTY_BENCH_ARGS:-})
+helper dirty-bench tests/dirty-bench.sh ${REFACCEL_DIRTY_BENCH_ARGS:-}
 
 # The migration benchmark of `make bench` (tests/bench.sh), once on a tiny
 # run (--quick: a few seconds), so that it cannot rot: a failing ioctl, a
@@ -188,8 +210,8 @@ took mig-bench "$t0"
 # (where DMA logging is offered) the benchmark must have produced.
 dma=
 [ -n "$(grep -s 'log_ops registered' <(dmesg))" ] && dma=dma
-tap_lines < <(tests/trace-check.sh check $dma)
-tap_lines < <(tests/trace-check.sh debugfs)
+helper trace-check tests/trace-check.sh check $dma
+helper debugfs-check tests/trace-check.sh debugfs
 
 # The kernel's mtty sample through the same migration uAPI.
 if [ -n "${REFACCEL_MTTY_KO:-}" ] && [ -x "$st/mtty_mig_test" ]; then
@@ -218,9 +240,9 @@ fi
 if [ -n "${REFACCEL_KUNIT_KO:-}" ]; then
 	echo "# --- kunit ---"
 	t0=$SECONDS
-	tap_lines < <(tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_KO" refaccel-stream)
+	helper kunit-refaccel-stream tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_KO" refaccel-stream
 	if [ -n "${REFACCEL_KUNIT_CORE_KO:-}" ]; then
-		tap_lines < <(tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_CORE_KO" refaccel-core)
+		helper kunit-refaccel-core tests/kunit/run-kunit.sh "$REFACCEL_KUNIT_CORE_KO" refaccel-core
 	else
 		tap not-ok kunit-refaccel-core "module not built"
 	fi
@@ -240,7 +262,7 @@ fi
 
 # Then prove the gate works (after it ran: the real verdict is above).
 if [ -n "${REFACCEL_SPLAT_KO:-}" ]; then
-	tap_lines < <(tests/splat/selftest.sh "$REFACCEL_SPLAT_KO")
+	helper splat-gate-selftest tests/splat/selftest.sh "$REFACCEL_SPLAT_KO"
 else
 	tap ok splat-gate-selftest "SKIP test modules not built"
 fi
